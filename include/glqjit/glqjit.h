@@ -1,0 +1,96 @@
+/* glqjit C ABI: E8P-RVQ quantized linear layers on NVIDIA GPUs.
+ *
+ * Life cycle: create a context per device, create one linear per quantized layer at model
+ * load (this compiles or loads kernels and may take a while), then call
+ * glqjit_linear_forward on a stream as often as needed, inside or outside CUDA graph capture.
+ * Every function that can fail returns a status; glqjit_last_error() then holds a message for
+ * the calling thread that says what was wrong and what to do. No function aborts the process.
+ */
+#ifndef GLQJIT_GLQJIT_H
+#define GLQJIT_GLQJIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum glqjit_status {
+  GLQJIT_OK = 0,
+  GLQJIT_INVALID_ARGUMENT = 1,    /* a null pointer, a bad size, a misaligned pointer, ... */
+  GLQJIT_UNSUPPORTED_SHAPE = 2,   /* features or bpw outside what glqjit supports */
+  GLQJIT_UNSUPPORTED_ARCH = 3,    /* the GPU is older than compute capability 8.0 */
+  GLQJIT_NO_DRIVER = 4,           /* libcuda could not be loaded or has no device */
+  GLQJIT_CUDA_ERROR = 5,          /* a CUDA driver call failed */
+  GLQJIT_COMPILE_ERROR = 6,       /* NVRTC rejected a kernel; the message holds its log */
+  GLQJIT_CACHE_ERROR = 7,         /* the kernel store could not be opened or written */
+  GLQJIT_CAPTURE_IN_PROGRESS = 8, /* the call would have to allocate, sync or compile during capture */
+  GLQJIT_NO_JIT = 9,              /* a kernel is missing from the store and JIT is disabled */
+  GLQJIT_INTERNAL = 10
+} glqjit_status;
+
+typedef enum glqjit_dtype { GLQJIT_FLOAT16 = 0, GLQJIT_BFLOAT16 = 1 } glqjit_dtype;
+
+typedef struct glqjit_context glqjit_context;
+typedef struct glqjit_linear glqjit_linear;
+
+typedef struct glqjit_context_options {
+  const char* cache_path; /* NULL: $GLQJIT_CACHE, else $XDG_CACHE_HOME/glqjit/glqjit.db, else ~/.cache/glqjit/glqjit.db */
+  int no_jit;             /* nonzero: never compile; a kernel missing from the store is an error */
+  int read_only_cache;    /* nonzero: never write the store */
+} glqjit_context_options;
+
+enum {
+  GLQJIT_LINEAR_LEGACY_SINGLE_BLOCK_RHT = 1u << 0, /* checkpoint with block_diagonal: false */
+  GLQJIT_LINEAR_ALLOW_NONDETERMINISTIC = 1u << 1,
+  GLQJIT_LINEAR_LAZY_BUCKETS = 1u << 2             /* compile a batch bucket at its first forward (never
+                                                      inside stream capture) instead of at create */
+};
+
+typedef struct glqjit_linear_desc {
+  int64_t in_features;
+  int64_t out_features;
+  int bpw;            /* 2..8 */
+  glqjit_dtype dtype; /* activation and output dtype */
+  int max_batch;      /* largest batch forward will be called with */
+  uint32_t flags;     /* GLQJIT_LINEAR_* */
+} glqjit_linear_desc;
+
+/* Device pointers to the checkpoint tensors of FORMAT.md section 7. stages[k] is the packed
+ * int64 tensor of stage k (Qidxs_e8p, then Qidxs2_*, ...); the stage count follows from bpw. */
+typedef struct glqjit_linear_weights {
+  const void* stages[4];
+  const void* su;   /* fp16, m_pad */
+  const void* sv;   /* fp16, n_pad */
+  const void* bias; /* NULL (no bias) or out_features values in the activation dtype */
+  float wscale;
+  float inv_resid_scale[3]; /* c_1, c_2, c_3 where the stage exists */
+} glqjit_linear_weights;
+
+glqjit_status glqjit_context_create(int device, const glqjit_context_options* opt, glqjit_context** out);
+void glqjit_context_destroy(glqjit_context* ctx);
+glqjit_status glqjit_linear_create(glqjit_context* ctx, const glqjit_linear_desc* desc,
+                                   const glqjit_linear_weights* w, glqjit_linear** out);
+/* x: [batch, in_features], y: [batch, out_features], row-major, device memory, activation
+ * dtype, 16-byte aligned. stream: a CUstream (NULL for the legacy default stream). */
+glqjit_status glqjit_linear_forward(glqjit_linear* lin, const void* x, void* y, int batch, void* stream);
+void glqjit_linear_destroy(glqjit_linear* lin);
+const char* glqjit_last_error(void);
+
+/* A graph of forwards run in sequence, whose input and output pointers can be changed after
+ * instantiation without capturing again. Forwards of one graph use linears of one context. */
+typedef struct glqjit_graph glqjit_graph;
+glqjit_status glqjit_graph_create(glqjit_context* ctx, glqjit_graph** out);
+glqjit_status glqjit_graph_add_forward(glqjit_graph* graph, glqjit_linear* lin, const void* x, void* y, int batch,
+                                       int* index_out);
+glqjit_status glqjit_graph_instantiate(glqjit_graph* graph);
+glqjit_status glqjit_graph_set_io(glqjit_graph* graph, int index, const void* x, void* y);
+glqjit_status glqjit_graph_launch(glqjit_graph* graph, void* stream);
+void glqjit_graph_destroy(glqjit_graph* graph);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,93 @@
+#include "runtime/graph.hpp"
+
+#include <fmt/format.h>
+
+#include "glqjit/error.hpp"
+#include "runtime/driver.hpp"
+
+namespace glqjit {
+namespace {
+
+CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, std::array<void*, 4>& params) {
+  params = call.params();
+  CUDA_KERNEL_NODE_PARAMS p{};
+  p.func = call.function;
+  p.gridDimX = call.grid.x;
+  p.gridDimY = call.grid.y;
+  p.gridDimZ = call.grid.z;
+  p.blockDimX = call.threads;
+  p.blockDimY = 1;
+  p.blockDimZ = 1;
+  p.sharedMemBytes = call.shared_bytes;
+  p.kernelParams = params.data();
+  return p;
+}
+
+}  // namespace
+
+ForwardGraph::ForwardGraph(Context& context) : context_(context) {
+  ScopedContext scope(context.cu());
+  check_cuda(driver().cuGraphCreate(&graph_, 0), "cuGraphCreate");
+}
+
+ForwardGraph::~ForwardGraph() {
+  try {
+    ScopedContext scope(context_.cu());
+    if (exec_ != nullptr) driver().cuGraphExecDestroy(exec_);
+    driver().cuGraphDestroy(graph_);
+  } catch (const Error&) {
+    // The context is gone (driver shutdown), and its graphs with it.
+  }
+}
+
+int ForwardGraph::add_forward(Linear& linear, CUdeviceptr x, CUdeviceptr y, int batch) {
+  if (exec_ != nullptr) {
+    throw Error(Status::invalid_argument, "add_forward after instantiate: build a new graph to add forwards");
+  }
+  if (&linear.context() != &context_) {
+    throw Error(Status::invalid_argument, "the linear belongs to another context than the graph");
+  }
+  ScopedContext scope(context_.cu());
+  Entry entry{&linear, batch, linear.forward_calls(x, y, batch, nullptr), {}};
+  CUgraphNode previous = entries_.empty() ? nullptr : entries_.back().nodes[2];
+  for (size_t k = 0; k < 3; ++k) {
+    std::array<void*, 4> params;
+    CUDA_KERNEL_NODE_PARAMS p = node_params(entry.calls[k], params);
+    check_cuda(driver().cuGraphAddKernelNode(&entry.nodes[k], graph_, previous ? &previous : nullptr, previous ? 1 : 0, &p),
+               "cuGraphAddKernelNode");
+    previous = entry.nodes[k];
+  }
+  entries_.push_back(entry);
+  return int(entries_.size()) - 1;
+}
+
+void ForwardGraph::instantiate() {
+  ScopedContext scope(context_.cu());
+  if (exec_ != nullptr) driver().cuGraphExecDestroy(exec_);
+  exec_ = nullptr;
+  check_cuda(driver().cuGraphInstantiateWithFlags(&exec_, graph_, 0), "cuGraphInstantiateWithFlags");
+}
+
+void ForwardGraph::set_io(int index, CUdeviceptr x, CUdeviceptr y) {
+  if (index < 0 || index >= int(entries_.size())) {
+    throw Error(Status::invalid_argument, fmt::format("forward index {} is not in this graph ({} forwards)", index,
+                                                      entries_.size()));
+  }
+  if (exec_ == nullptr) throw Error(Status::invalid_argument, "set_io before instantiate");
+  ScopedContext scope(context_.cu());
+  Entry& entry = entries_[index];
+  entry.calls = entry.linear->forward_calls(x, y, entry.batch, nullptr);
+  for (size_t k : {size_t(0), size_t(2)}) {  // only the transforms touch x and y
+    std::array<void*, 4> params;
+    CUDA_KERNEL_NODE_PARAMS p = node_params(entry.calls[k], params);
+    check_cuda(driver().cuGraphExecKernelNodeSetParams(exec_, entry.nodes[k], &p), "cuGraphExecKernelNodeSetParams");
+  }
+}
+
+void ForwardGraph::launch(CUstream stream) {
+  if (exec_ == nullptr) throw Error(Status::invalid_argument, "launch before instantiate");
+  ScopedContext scope(context_.cu());
+  check_cuda(driver().cuGraphLaunch(exec_, stream), "cuGraphLaunch");
+}
+
+}  // namespace glqjit

@@ -1,0 +1,83 @@
+#include "runtime/kernel_binary.hpp"
+
+#include <fmt/format.h>
+
+#include "codegen/parallel.hpp"
+#include "glqjit/error.hpp"
+#include "support/log.hpp"
+#include "support/sha256.hpp"
+
+namespace glqjit {
+
+KernelKey make_kernel_key(const GeneratedKernel& generated) {
+  KernelKey key;
+  key.schema_version = kStoreSchemaVersion;
+  key.library_version = GLQJIT_VERSION;
+  key.source_hash = sha256_hex(generated.source);
+  key.spec = generated.spec.canonical();
+  key.variant = generated.variant.canonical();
+  key.batch_bucket = generated.batch_bucket;
+  key.arch = generated.arch.name();
+  key.nvrtc_version = nvrtc_version();
+  key.options = join_options(generated.options);
+  return key;
+}
+
+std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKernel> generated,
+                                         const ObtainOptions& options) {
+  std::vector<KernelBinary> binaries;
+  std::vector<size_t> misses;
+  for (GeneratedKernel& kernel : generated) {
+    KernelBinary binary;
+    binary.generated = std::move(kernel);
+    binary.key = make_kernel_key(binary.generated);
+    if (store != nullptr && !options.want_ptx) {
+      if (auto found = store->find_kernel(binary.key.digest())) {
+        binary.compiled = std::move(*found);
+        binary.resources = parse_resource_usage(binary.compiled.compile_log);
+        binary.from_store = true;
+      }
+    }
+    if (!binary.from_store) misses.push_back(binaries.size());
+    binaries.push_back(std::move(binary));
+  }
+  if (misses.empty()) return binaries;
+  if (options.no_jit) {
+    const KernelBinary& first = binaries[misses.front()];
+    throw Error(Status::no_jit,
+                fmt::format("{} kernel(s) are missing from the store and JIT is disabled (GLQJIT_NO_JIT or no_jit); "
+                            "first: {} batch bucket {} {}. Run glq-tune for this model and GPU into the store this "
+                            "process uses{}",
+                            misses.size(), first.generated.spec.canonical(), first.generated.batch_bucket,
+                            first.generated.arch.name(), store ? " (" + store->path() + ")" : ""));
+  }
+  log_line(LogLevel::info, fmt::format("compiling {} kernel set(s) with NVRTC for {} (not in the store yet)",
+                                       misses.size(), binaries[misses.front()].generated.arch.name()));
+  parallel_for(misses.size(), 0, [&](size_t m) {
+    KernelBinary& binary = binaries[misses[m]];
+    CompileOutput output = compile_kernel(binary.generated.source, binary.generated.options, options.want_ptx);
+    binary.resources = std::move(output.resources);
+    CompiledKernel& compiled = binary.compiled;
+    compiled.key_digest = binary.key.digest();
+    compiled.key_text = binary.key.canonical();
+    compiled.cubin = std::move(output.cubin);
+    compiled.ptx = std::move(output.ptx);
+    compiled.compile_log = std::move(output.log);
+    compiled.compile_ms = output.compile_ms;
+    for (const KernelResources& kernel : binary.resources) {
+      if (kernel.name == kMatmulKernel) compiled.registers = kernel.registers;
+      compiled.spill_bytes = std::max(compiled.spill_bytes, kernel.spill_store_bytes + kernel.spill_load_bytes);
+      compiled.shared_bytes = std::max(compiled.shared_bytes, kernel.shared_bytes);
+    }
+  });
+  if (store != nullptr && !store->read_only()) {
+    for (size_t m : misses) {
+      CompiledKernel stored = binaries[m].compiled;
+      stored.ptx.clear();
+      store->put_kernel(stored);
+    }
+  }
+  return binaries;
+}
+
+}  // namespace glqjit

@@ -1,0 +1,261 @@
+#include "runtime/linear.hpp"
+
+#include <fmt/format.h>
+
+#include "codegen/source.hpp"
+#include "codegen/variant_space.hpp"
+#include "glqjit/error.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/kernel_binary.hpp"
+#include "support/log.hpp"
+
+namespace glqjit {
+
+// Largest batch a forward takes: the transform kernels put the batch row in grid.y.
+constexpr int kMaxBatch = 65535;
+
+struct Linear::Bucket {
+  int bucket = 1;
+  Variant variant;
+  bool tuned = false;
+  LaunchPlan plan;
+  CUmodule module = nullptr;
+  CUfunction input_transform = nullptr, matmul = nullptr, output_transform = nullptr, repack_e81b = nullptr;
+  bool ready = false;
+};
+
+namespace {
+
+Variant choose_variant(Context& context, const LinearSpec& spec, int bucket, bool& tuned) {
+  const Arch& arch = context.device().arch;
+  tuned = false;
+  if (Store* store = context.store()) {
+    if (auto record = store->find_tuning(context.device().signature(), spec.canonical(), bucket)) {
+      try {
+        const Variant variant = parse_variant(record->variant);
+        check_variant(spec, bucket, arch, variant);
+        tuned = true;
+        return variant;
+      } catch (const Error& error) {
+        log_line(LogLevel::warn, fmt::format("ignoring the tuning record for {} bucket {}: {}; using the default "
+                                             "variant (run glq-tune again)",
+                                             spec.canonical(), bucket, error.what()));
+      }
+    }
+  }
+  return default_variant(spec, bucket, arch, context.device().sm_count);
+}
+
+void check_device_pointer(CUdeviceptr pointer, const char* name) {
+  if (pointer == 0) {
+    throw Error(Status::invalid_argument, fmt::format("weight tensor {} is a null pointer; pass the device address "
+                                                      "of the checkpoint tensor",
+                                                      name));
+  }
+  if (pointer % 16 != 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("weight tensor {} at 0x{:x} is not 16-byte aligned; allocate it with cudaMalloc or a "
+                            "framework allocator",
+                            name, pointer));
+  }
+}
+
+void launch(KernelCall& call, CUstream stream, const char* what) {
+  auto params = call.params();
+  if (!call.takes_batch) params[3] = nullptr;
+  check_cuda(driver().cuLaunchKernel(call.function, call.grid.x, call.grid.y, call.grid.z, call.threads, 1, 1,
+                                     call.shared_bytes, stream, params.data(), nullptr),
+             what);
+}
+
+}  // namespace
+
+Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& weights, const LinearOptions& options)
+    : context_(context), spec_(spec), options_(options), user_weights_(weights) {
+  const Geometry geometry = spec.geometry();
+  const Recipe recipe = spec.recipe();
+  if (options.max_batch < 1 || options.max_batch > kMaxBatch) {
+    throw Error(Status::invalid_argument,
+                fmt::format("max_batch {} is out of range: it must be from 1 to {}", options.max_batch, kMaxBatch));
+  }
+  for (size_t s = 0; s < recipe.stages.size(); ++s) {
+    check_device_pointer(weights.stages[s], fmt::format("stages[{}]", s).c_str());
+  }
+  check_device_pointer(weights.su, "SU");
+  check_device_pointer(weights.sv, "SV");
+  if (spec.has_bias && weights.bias == 0) {
+    throw Error(Status::invalid_argument, "the layer has a bias but its pointer is null");
+  }
+
+  for (int bucket = 1;; bucket *= 2) {
+    auto b = std::make_unique<Bucket>();
+    b->bucket = bucket;
+    b->variant = choose_variant(context, spec, bucket, b->tuned);
+    b->plan = make_launch_plan(spec, b->variant);
+    workspace_bytes_ = std::max(workspace_bytes_, b->plan.workspace_bytes(std::min(bucket, options.max_batch)));
+    buckets_.push_back(std::move(b));
+    if (bucket >= options.max_batch) break;
+  }
+
+  kernel_weights_.su = weights.su;
+  kernel_weights_.sv = weights.sv;
+  kernel_weights_.bias = spec.has_bias ? weights.bias : 0;
+  kernel_weights_.wscale = weights.wscale;
+  for (size_t s = 0; s < 3; ++s) kernel_weights_.inv_resid_scale[s] = weights.inv_resid_scale[s];
+  for (size_t s = 0; s < 4; ++s) kernel_weights_.stage[s] = s < recipe.stages.size() ? weights.stages[s] : 0;
+
+  ScopedContext scope(context.cu());
+  try {
+    check_cuda(driver().cuMemAlloc(&workspace_, workspace_bytes_), fmt::format("allocating {} bytes of workspace", workspace_bytes_));
+    std::vector<Bucket*> eager;
+    for (auto& b : buckets_) {
+      if (!options.lazy_buckets || eager.empty()) eager.push_back(b.get());
+    }
+    prepare(eager);
+    repack_e81b_stages(*eager.front());
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+Linear::~Linear() {
+  try {
+    ScopedContext scope(context_.cu());
+    release();
+  } catch (const Error&) {
+    // The context is gone (driver shutdown); its memory and modules went with it.
+  }
+}
+
+void Linear::release() {
+  const Driver& d = driver();
+  for (auto& bucket : buckets_) {
+    if (bucket->module != nullptr) d.cuModuleUnload(bucket->module);
+    bucket->module = nullptr;
+  }
+  for (CUdeviceptr buffer : owned_buffers_) d.cuMemFree(buffer);
+  owned_buffers_.clear();
+  if (workspace_ != 0) d.cuMemFree(workspace_);
+  workspace_ = 0;
+}
+
+void Linear::prepare(const std::vector<Bucket*>& buckets) {
+  std::vector<GeneratedKernel> generated;
+  for (const Bucket* bucket : buckets) {
+    generated.push_back(generate_kernel(spec_, bucket->variant, bucket->bucket, context_.device().arch));
+  }
+  ObtainOptions obtain;
+  obtain.no_jit = context_.no_jit();
+  std::vector<KernelBinary> binaries = obtain_kernels(context_.store(), std::move(generated), obtain);
+  const Driver& d = driver();
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    Bucket& bucket = *buckets[i];
+    check_cuda(d.cuModuleLoadData(&bucket.module, binaries[i].compiled.cubin.data()),
+               fmt::format("loading the kernels of batch bucket {}", bucket.bucket));
+    auto function = [&](const KernelLaunch& launch) {
+      CUfunction f = nullptr;
+      check_cuda(d.cuModuleGetFunction(&f, bucket.module, launch.name.c_str()), "cuModuleGetFunction " + launch.name);
+      if (launch.dynamic_shared_bytes > 48 * 1024) {
+        check_cuda(d.cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(launch.dynamic_shared_bytes)),
+                   "allowing " + std::to_string(launch.dynamic_shared_bytes) + " bytes of shared memory for " + launch.name);
+      }
+      return f;
+    };
+    bucket.input_transform = function(bucket.plan.input_transform);
+    bucket.matmul = function(bucket.plan.matmul);
+    bucket.output_transform = function(bucket.plan.output_transform);
+    bucket.repack_e81b = function(bucket.plan.repack_e81b);
+    bucket.ready = true;
+  }
+}
+
+void Linear::repack_e81b_stages(const Bucket& bucket) {
+  const Recipe recipe = spec_.recipe();
+  const Driver& d = driver();
+  for (size_t s = 0; s < recipe.stages.size(); ++s) {
+    if (recipe.stages[s] != StageKind::e81b) continue;
+    const size_t bytes = size_t(bucket.plan.m_tiles) * bucket.plan.k_tiles * 32 * 4;
+    CUdeviceptr tiled = 0;
+    check_cuda(d.cuMemAlloc(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
+    owned_buffers_.push_back(tiled);
+    KernelCall call;
+    call.function = bucket.repack_e81b;
+    call.grid = bucket.plan.repack_grid();
+    call.threads = bucket.plan.repack_e81b.threads;
+    CUdeviceptr packed = user_weights_.stages[s];
+    void* params[] = {&packed, &tiled};
+    check_cuda(d.cuLaunchKernel(call.function, call.grid.x, 1, 1, call.threads, 1, 1, 0, /*legacy stream*/ nullptr,
+                                params, nullptr),
+               "launching the E81B repack");
+    kernel_weights_.stage[s] = tiled;
+  }
+  check_cuda(d.cuStreamSynchronize(nullptr), "waiting for the E81B repack");
+}
+
+void Linear::check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) const {
+  if (batch < 1 || batch > options_.max_batch) {
+    throw Error(Status::invalid_argument,
+                fmt::format("batch {} is outside 1..{} (the max_batch this linear was created with); create it with a "
+                            "larger max_batch",
+                            batch, options_.max_batch));
+  }
+  if (x == 0 || y == 0) throw Error(Status::invalid_argument, "x and y must be device pointers, not null");
+  if (x % 16 != 0 || y % 16 != 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("x (0x{:x}) and y (0x{:x}) must be 16-byte aligned", x, y));
+  }
+}
+
+Linear::Bucket& Linear::ready_bucket(int batch, CUstream stream) {
+  const int wanted = bucket_for(batch);
+  for (auto& bucket : buckets_) {
+    if (bucket->bucket != wanted) continue;
+    if (bucket->ready) return *bucket;
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    check_cuda(driver().cuStreamGetCaptureInfo(stream, &capture, nullptr, nullptr, nullptr, nullptr, nullptr),
+               "cuStreamGetCaptureInfo");
+    if (capture != CU_STREAM_CAPTURE_STATUS_NONE) {
+      throw Error(Status::capture_in_progress,
+                  fmt::format("forward with batch {} needs the kernels of batch bucket {}, which are not compiled yet "
+                              "(lazy buckets), and compiling is not allowed during stream capture; run one forward "
+                              "with this batch size before capturing, or create the linear without lazy buckets",
+                              batch, wanted));
+    }
+    std::lock_guard lock(prepare_mutex_);
+    if (!bucket->ready) prepare({bucket.get()});
+    return *bucket;
+  }
+  throw Error(Status::internal, fmt::format("no batch bucket {} planned", wanted));
+}
+
+std::array<KernelCall, 3> Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
+  check_forward_arguments(x, y, batch);
+  const Bucket& bucket = ready_bucket(batch, stream);
+  const LaunchPlan& plan = bucket.plan;
+  const CUdeviceptr u = workspace_;
+  const CUdeviceptr partial = workspace_ + plan.activation_bytes(batch);
+  std::array<KernelCall, 3> calls;
+  calls[0] = {bucket.input_transform, plan.input_grid(batch), plan.input_transform.threads,
+              plan.input_transform.dynamic_shared_bytes, kernel_weights_, x, u, batch, false};
+  calls[1] = {bucket.matmul, plan.matmul_grid(batch), plan.matmul.threads, 0, kernel_weights_, u, partial, batch, true};
+  calls[2] = {bucket.output_transform, plan.output_grid(batch), plan.output_transform.threads,
+              plan.output_transform.dynamic_shared_bytes, kernel_weights_, partial, y, batch, true};
+  return calls;
+}
+
+void Linear::forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
+  ScopedContext scope(context_.cu());
+  std::array<KernelCall, 3> calls = forward_calls(x, y, batch, stream);
+  launch(calls[0], stream, "launching glq_input_transform");
+  launch(calls[1], stream, "launching glq_matmul");
+  launch(calls[2], stream, "launching glq_output_transform");
+}
+
+std::vector<Linear::BucketInfo> Linear::buckets() const {
+  std::vector<BucketInfo> info;
+  for (const auto& bucket : buckets_) info.push_back({bucket->bucket, bucket->variant, bucket->tuned, bucket->ready});
+  return info;
+}
+
+}  // namespace glqjit

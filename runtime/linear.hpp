@@ -1,0 +1,108 @@
+// One quantized linear layer on one device: planned once (kernels compiled or loaded, workspace
+// allocated, E81B stages repacked), then forward only launches, so it may be captured in a graph.
+#pragma once
+
+#include <cuda.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "codegen/launch.hpp"
+#include "codegen/spec.hpp"
+#include "codegen/variant.hpp"
+#include "runtime/context.hpp"
+
+namespace glqjit {
+
+// Device pointers to the checkpoint tensors of FORMAT.md section 7.
+struct DeviceWeights {
+  std::array<CUdeviceptr, 4> stages{};
+  CUdeviceptr su = 0, sv = 0, bias = 0;
+  float wscale = 1.0f;
+  std::array<float, 3> inv_resid_scale{};
+};
+
+struct LinearOptions {
+  int max_batch = 1;
+  bool lazy_buckets = false;  // compile a batch bucket's kernels at its first forward, not at plan
+  bool allow_nondeterministic = false;
+};
+
+// Mirrors glq::Weights in templates/prelude.cuh: passed by value to every kernel.
+struct KernelWeights {
+  CUdeviceptr stage[4];
+  CUdeviceptr su, sv, bias;
+  float wscale;
+  float inv_resid_scale[3];
+};
+static_assert(sizeof(KernelWeights) == 72, "KernelWeights must match glq::Weights");
+
+// One kernel launch of a forward, with its parameter values (kept here so that graph nodes
+// can be added and updated from it).
+struct KernelCall {
+  CUfunction function = nullptr;
+  Dim3 grid;
+  unsigned threads = 0;
+  unsigned shared_bytes = 0;
+  KernelWeights weights{};
+  CUdeviceptr input = 0, output = 0;
+  int batch = 0;
+  bool takes_batch = true;  // glq_input_transform has no batch parameter
+
+  std::array<void*, 4> params() { return {&weights, &input, &output, &batch}; }
+};
+
+class Linear {
+ public:
+  // Throws Error naming the problem: unsupported spec, bad max batch, null weight pointers,
+  // compile failures (with NVRTC's log), no JIT with a cold store, CUDA errors.
+  Linear(Context& context, const LinearSpec& spec, const DeviceWeights& weights, const LinearOptions& options);
+  ~Linear();
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  const LinearSpec& spec() const { return spec_; }
+  int max_batch() const { return options_.max_batch; }
+  Context& context() const { return context_; }
+
+  // y = layer(x) on `stream`: x is [batch, in_features], y is [batch, out_features], both in
+  // the activation dtype, 16-byte aligned. No allocation, synchronization or compilation,
+  // except a lazy bucket's first use, which fails with Error(capture_in_progress) inside
+  // stream capture. Forwards of one linear must not overlap in time (they share a workspace).
+  void forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
+
+  // The three launches forward would make, for graph building (ensures the bucket is ready).
+  std::array<KernelCall, 3> forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
+
+  // The variant each batch bucket runs, and whether it came from a tuning record.
+  struct BucketInfo {
+    int bucket;
+    Variant variant;
+    bool tuned;
+    bool ready;
+  };
+  std::vector<BucketInfo> buckets() const;
+
+ private:
+  struct Bucket;
+  void check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) const;
+  void prepare(const std::vector<Bucket*>& buckets);
+  Bucket& ready_bucket(int batch, CUstream stream);
+  void repack_e81b_stages(const Bucket& bucket);
+  void release();  // frees what the plan made; the context must be current
+
+  Context& context_;
+  LinearSpec spec_;
+  LinearOptions options_;
+  DeviceWeights user_weights_;
+  KernelWeights kernel_weights_{};
+  std::vector<std::unique_ptr<Bucket>> buckets_;
+  std::vector<CUdeviceptr> owned_buffers_;  // repacked E81B stages
+  CUdeviceptr workspace_ = 0;
+  size_t workspace_bytes_ = 0;
+  std::mutex prepare_mutex_;
+};
+
+}  // namespace glqjit

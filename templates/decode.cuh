@@ -1,0 +1,56 @@
+// Decoding packed codes straight into mma.m16n8k16 A fragments.
+//
+// Lane (g = lane / 4, t = lane % 4) of a warp owns the word of tile position (r = g, c = t):
+// four codes covering rows 2g, 2g+1 and columns 16t .. 16t+15 of the 16x64 tile. The mma's
+// logical row g is physical row 2g and logical row g + 8 is physical row 2g + 1; in k-step j
+// (0..3) the lane's logical columns {2t, 2t+1, 2t+8, 2t+9} are physical columns
+// 16t + 4j + {0, 1, 2, 3}. So every lane multiplies exactly the weights its own word holds,
+// by 16 consecutive activations, with no data exchanged between lanes.
+
+namespace glq {
+
+// Code i covers row 2g + (i & 1) and columns 16t + 8 (i >> 1) .. + 7; its value pair j
+// (elements 2j, 2j+1) feeds k-step 2 (i >> 1) + (j >> 1) in register (i & 1) + 2 (j & 1).
+template <int I>
+__device__ __forceinline__ void place_pairs(const u32 (&pair)[4], u32 (&a)[4][4]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) a[2 * (I >> 1) + (j >> 1)][(I & 1) + 2 * (j & 1)] = pair[j];
+}
+
+// E8P (FORMAT.md 2.2): table row = ABS[a] / 2 as four fp16 pairs. The packed high word holds
+// bit j of code i at bit 4j + i, so one shift puts the sign bits of value pair j (bits j and
+// j + 4 of the sign byte) at bits 15 and 31, the fp16 sign positions.
+template <int I>
+__device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, const uint4* table, u32 (&a)[4][4]) {
+  const u32 odd = (parities >> I) & 1u;
+  const uint4 row = table[(word.x >> (8 * I)) & 0xffu];
+  const u32 offset = 0x34003400u ^ ((0u - odd) & 0x80008000u);  // +0.25 or -0.25 in both halves
+  const u32 abs_pairs[4] = {row.x, row.y, row.z, row.w};
+  u32 pair[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    u32 signs = (word.y << (15 - 4 * j - I)) & 0x80008000u;
+    if (j == 0) signs ^= odd << 15;  // an odd sign byte toggles its bit 0
+    pair[j] = add_f16x2(abs_pairs[j] ^ signs, offset);
+  }
+  place_pairs<I>(pair, a);
+}
+
+__device__ __forceinline__ void decode_e8p_word(uint2 word, const uint4* table, u32 (&a)[4][4]) {
+  // Bit i of `parities` is the parity of code i's sign byte (bits i, i+4, ..., i+28 of word.y).
+  u32 parities = word.y ^ (word.y >> 16);
+  parities ^= parities >> 8;
+  parities ^= parities >> 4;
+  static_for<4>([&](auto i) { decode_e8p_code<i.value>(word, parities, table, a); });
+}
+
+// E81B (FORMAT.md 3): byte i of the repacked word is the code that plays the role of code i above.
+__device__ __forceinline__ void decode_e81b_word(u32 word, const uint4* table, u32 (&a)[4][4]) {
+  static_for<4>([&](auto i) {
+    const uint4 row = table[(word >> (8 * i.value)) & 0xffu];
+    const u32 pair[4] = {row.x, row.y, row.z, row.w};
+    place_pairs<i.value>(pair, a);
+  });
+}
+
+}  // namespace glq

@@ -1,0 +1,18 @@
+# Writes OUTPUT: a C++ file that holds each of INPUTS (a |-separated list of .cuh files) as a string, so
+# the library never reads template files at run time.
+set(body "// Generated from templates/*.cuh by templates/embed.cmake. Do not edit.\n")
+string(APPEND body "#include \"templates/embedded.hpp\"\n\nnamespace glqjit {\n\n")
+string(APPEND body "const std::vector<TemplateFile>& template_files() {\n  static const std::vector<TemplateFile> files = {\n")
+string(REPLACE "|" ";" inputs "${INPUTS}")
+foreach(input IN LISTS inputs)
+  get_filename_component(name ${input} NAME)
+  file(READ ${input} text)
+  string(FIND "${text}" ")glqjit_template\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${input} contains the raw-string delimiter used to embed it")
+  endif()
+  string(APPEND body "      {\"${name}\", R\"glqjit_template(${text})glqjit_template\"},\n")
+endforeach()
+string(APPEND body "  };\n  return files;\n}\n\n}  // namespace glqjit\n")
+file(WRITE ${OUTPUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUTPUT}.tmp ${OUTPUT})

@@ -1,0 +1,89 @@
+// Device vocabulary shared by every glqjit kernel.
+// Generated sources include no CUDA header, so they compile in milliseconds and mean the same
+// under every toolkit: fp16 and bf16 values travel as raw 16-bit patterns, fp16 pairs as
+// 32-bit registers laid out like half2 (element 0 in the low half).
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+namespace glq {
+
+template <int I>
+struct Int {
+  static constexpr int value = I;
+};
+
+// Calls f(Int<0>{}) .. f(Int<N-1>{}) so that the index is a compile-time constant in f.
+template <int N, int I = 0, class F>
+__device__ __forceinline__ void static_for(F&& f) {
+  if constexpr (I < N) {
+    f(Int<I>{});
+    static_for<N, I + 1>(f);
+  }
+}
+
+__device__ __forceinline__ float f16_to_f32(u16 h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+__device__ __forceinline__ u16 f32_to_f16(float f) {
+  u16 h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+
+__device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float(u32(h) << 16); }
+
+__device__ __forceinline__ u16 f32_to_bf16(float f) {
+  u16 h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+
+// Activations and outputs use the layer's dtype (ACT_IS_BF16, from the specialization).
+__device__ __forceinline__ float act_to_f32(u16 h) { return ACT_IS_BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+__device__ __forceinline__ u16 f32_to_act(float f) { return ACT_IS_BF16 ? f32_to_bf16(f) : f32_to_f16(f); }
+
+__device__ __forceinline__ u32 add_f16x2(u32 a, u32 b) {
+  u32 d;
+  asm("add.rn.f16x2 %0, %1, %2;" : "=r"(d) : "r"(a), "r"(b));
+  return d;
+}
+
+// Weights are read exactly once per forward: keep them out of L1.
+__device__ __forceinline__ uint2 load_streaming_u32x2(const void* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ u32 load_streaming_u32(const void* p) {
+  u32 v;
+  asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];" : "=r"(v) : "l"(p));
+  return v;
+}
+
+// D += A * B on the tensor cores: A 16x16 fp16 (4 registers), B 16x8 fp16 (2), D 16x8 fp32 (4).
+__device__ __forceinline__ void mma_16x8x16(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The parameters every kernel of a layer shares; the host mirrors this layout exactly.
+struct Weights {
+  const void* stage[4];  // E8P stages as packed (FORMAT.md 6); E81B stages repacked per tile
+  const u16* su;         // fp16 +-1, M_PAD
+  const u16* sv;         // fp16 +-1, N_PAD
+  const u16* bias;       // activation dtype, OUT_FEATURES; null when HAS_BIAS is false
+  float wscale;
+  float inv_resid_scale[3];
+};
+
+}  // namespace glq

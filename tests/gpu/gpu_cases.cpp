@@ -1,0 +1,56 @@
+#include "gpu_cases.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "codegen/source.hpp"
+#include "codegen/variant_space.hpp"
+#include "gpu_support.hpp"
+#include "runtime/kernel_binary.hpp"
+
+namespace glqjit::test {
+
+std::vector<LayerCase> correctness_cases() {
+  const std::vector<int> batches = {1, 2, 3, 8, 17, 64, 256};
+  struct Shape {
+    int64_t out, in;
+  };
+  const std::vector<Shape> benchmark = {{4096, 4096},  {1024, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096},
+                                        {28672, 4096}, {8192, 8192}, {1024, 8192},  {28672, 8192}, {8192, 28672},
+                                        {57344, 8192}, {2048, 2048}, {512, 2048},   {11008, 2048}, {2048, 11008}};
+  const std::vector<Shape> odd = {{2080, 1000}, {576, 1536}, {1536, 576}, {64, 16}};
+  std::vector<LayerCase> cases;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int bpw : {2, 3, 4}) {
+      for (Shape s : benchmark) cases.push_back({{s.in, s.out, bpw, dtype, false, false}, batches});
+    }
+    for (int bpw = 2; bpw <= 8; ++bpw) {
+      for (Shape s : odd) cases.push_back({{s.in, s.out, bpw, dtype, true, false}, batches});
+    }
+    for (int bpw = 5; bpw <= 8; ++bpw) cases.push_back({{4096, 14336, bpw, dtype, false, false}, batches});
+    for (int bpw : {2, 3}) {
+      cases.push_back({{1000, 2080, bpw, dtype, true, true}, batches});
+      cases.push_back({{4096, 4096, bpw, dtype, false, true}, batches});
+    }
+  }
+  return cases;
+}
+
+void prewarm_store(const std::vector<LayerCase>& cases) {
+  Context& ctx = context();
+  std::vector<GeneratedKernel> kernels;
+  for (const LayerCase& c : cases) {
+    std::vector<int> buckets;
+    for (int batch : c.batches) {
+      const int bucket = bucket_for(batch);
+      if (std::find(buckets.begin(), buckets.end(), bucket) != buckets.end()) continue;
+      buckets.push_back(bucket);
+      const Variant variant = default_variant(c.spec, bucket, ctx.device().arch, ctx.device().sm_count);
+      kernels.push_back(generate_kernel(c.spec, variant, bucket, ctx.device().arch));
+    }
+  }
+  std::fprintf(stderr, "preparing %zu kernel sets for the GPU suite\n", kernels.size());
+  obtain_kernels(ctx.store(), std::move(kernels), ObtainOptions{});
+}
+
+}  // namespace glqjit::test

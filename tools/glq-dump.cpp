@@ -1,0 +1,164 @@
+// glq-dump: what the generator makes, and the tables it makes it from. Needs no GPU.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "codegen/variant_space.hpp"
+#include "format/codebook.hpp"
+#include "runtime/kernel_binary.hpp"
+#include "tools/tool_main.hpp"
+
+namespace glqjit {
+namespace {
+
+struct KernelArguments {
+  int64_t in_features = 0, out_features = 0;
+  int bpw = 2, batch = 1, sm_count = 0;
+  std::string arch = "sm_90a", emit = "info", output, cache, variant, dtype = "fp16";
+  bool bias = false, legacy = false, no_cache = false, json = false;
+};
+
+void write_output(const std::string& path, const std::string& bytes, bool binary) {
+  if (path.empty() || path == "-") {
+    if (binary && isatty(STDOUT_FILENO)) {
+      throw Error(Status::invalid_argument, "a cubin is binary: write it to a file with -o FILE");
+    }
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    return;
+  }
+  std::ofstream file(path, std::ios::binary);
+  file.write(bytes.data(), std::streamsize(bytes.size()));
+  if (!file) throw Error(Status::invalid_argument, fmt::format("cannot write {}", path));
+}
+
+nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
+  const GeneratedKernel& g = binary.generated;
+  const LaunchPlan& plan = g.launch;
+  nlohmann::json info;
+  info["key_digest"] = binary.key.digest();
+  info["key"] = {{"schema_version", binary.key.schema_version}, {"library_version", binary.key.library_version},
+                 {"source_hash", binary.key.source_hash},       {"spec", binary.key.spec},
+                 {"variant", binary.key.variant},               {"batch_bucket", binary.key.batch_bucket},
+                 {"arch", binary.key.arch},                     {"nvrtc_version", binary.key.nvrtc_version},
+                 {"options", binary.key.options}};
+  info["from_store"] = binary.from_store;
+  info["store"] = store ? store->path() : "";
+  info["compile_ms"] = binary.compiled.compile_ms;
+  info["cubin_bytes"] = binary.compiled.cubin.size();
+  auto& kernels = info["kernels"] = nlohmann::json::array();
+  for (const KernelResources& r : binary.resources) {
+    kernels.push_back({{"name", r.name},
+                       {"registers", r.registers},
+                       {"spill_store_bytes", r.spill_store_bytes},
+                       {"spill_load_bytes", r.spill_load_bytes},
+                       {"stack_bytes", r.stack_bytes},
+                       {"static_shared_bytes", r.shared_bytes}});
+  }
+  const int batch = g.batch_bucket;
+  auto grid = [](Dim3 d) { return nlohmann::json::array({d.x, d.y, d.z}); };
+  info["launch_at_bucket"] = {
+      {"input_transform", {{"grid", grid(plan.input_grid(batch))}, {"threads", plan.input_transform.threads},
+                           {"dynamic_shared_bytes", plan.input_transform.dynamic_shared_bytes}}},
+      {"matmul", {{"grid", grid(plan.matmul_grid(batch))}, {"threads", plan.matmul.threads}}},
+      {"output_transform", {{"grid", grid(plan.output_grid(batch))}, {"threads", plan.output_transform.threads},
+                            {"dynamic_shared_bytes", plan.output_transform.dynamic_shared_bytes}}},
+      {"workspace_bytes", plan.workspace_bytes(batch)}};
+  return info;
+}
+
+std::string info_text(const nlohmann::json& info) {
+  std::string text = fmt::format("key digest   {}\n", info["key_digest"].get<std::string>());
+  for (const auto& [name, value] : info["key"].items()) {
+    text += fmt::format("  {:<16} {}\n", name, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  text += fmt::format("from store   {}{}\n", info["from_store"].get<bool>() ? "yes" : "no (compiled now)",
+                      info["store"].get<std::string>().empty() ? "" : "  (" + info["store"].get<std::string>() + ")");
+  text += fmt::format("compile      {:.1f} ms, cubin {} bytes\n", info["compile_ms"].get<double>(),
+                      info["cubin_bytes"].get<size_t>());
+  text += "kernel                 regs  spill st/ld  stack  static smem\n";
+  for (const auto& k : info["kernels"]) {
+    text += fmt::format("  {:<20} {:>4}  {:>5}/{:<5} {:>5}  {:>6}\n", k["name"].get<std::string>(),
+                        k["registers"].get<int>(), k["spill_store_bytes"].get<int>(), k["spill_load_bytes"].get<int>(),
+                        k["stack_bytes"].get<int>(), k["static_shared_bytes"].get<int>());
+  }
+  text += "launch at the bucket's batch\n";
+  for (const char* name : {"input_transform", "matmul", "output_transform"}) {
+    const auto& l = info["launch_at_bucket"][name];
+    text += fmt::format("  {:<20} grid {} x {} threads, {} bytes dynamic smem\n", name, l["grid"].dump(),
+                        l["threads"].get<unsigned>(), l.value("dynamic_shared_bytes", 0u));
+  }
+  text += fmt::format("  workspace            {} bytes\n", info["launch_at_bucket"]["workspace_bytes"].get<size_t>());
+  return text;
+}
+
+void dump_kernel(const KernelArguments& a) {
+  LinearSpec spec{a.in_features, a.out_features, a.bpw, parse_dtype(a.dtype), a.bias, a.legacy};
+  const Arch arch = parse_arch(a.arch);
+  if (a.batch < 1) throw Error(Status::invalid_argument, fmt::format("--batch {} must be at least 1", a.batch));
+  const int bucket = bucket_for(a.batch);
+  const int sm_count = a.sm_count > 0 ? a.sm_count : arch.typical_sm_count();
+  Variant variant = default_variant(spec, bucket, arch, sm_count);
+  if (!a.variant.empty()) variant = parse_variant(a.variant, variant);
+  GeneratedKernel generated = generate_kernel(spec, variant, bucket, arch);
+  if (a.emit == "source") return write_output(a.output, generated.source, false);
+
+  std::unique_ptr<Store> store = a.no_cache ? nullptr : open_tool_store(a.cache, false);
+  ObtainOptions options;
+  options.want_ptx = a.emit == "ptx";
+  std::vector<GeneratedKernel> one;
+  one.push_back(std::move(generated));
+  const KernelBinary binary = std::move(obtain_kernels(store.get(), std::move(one), options).front());
+  if (a.emit == "ptx") return write_output(a.output, binary.compiled.ptx, false);
+  if (a.emit == "cubin") {
+    return write_output(a.output, std::string(binary.compiled.cubin.begin(), binary.compiled.cubin.end()), true);
+  }
+  const nlohmann::json info = kernel_info(binary, store.get());
+  write_output(a.output, a.json ? info.dump(2) + "\n" : info_text(info), false);
+}
+
+}  // namespace
+}  // namespace glqjit
+
+int main(int argc, char** argv) {
+  using namespace glqjit;
+  CLI::App app{"glq-dump: show glqjit's codebooks and the kernels it generates (no GPU needed)"};
+  app.require_subcommand(1);
+
+  std::string codebook_name;
+  auto* codebook = app.add_subcommand("codebook", "print a codebook table exactly as FORMAT.md sections 2.2 and 3 say");
+  codebook->add_option("name", codebook_name, "e8p (65536 codes) or e81b (256 codes)")->required();
+
+  KernelArguments k;
+  auto* kernel = app.add_subcommand("kernel", "generate (and compile) the kernel set of one layer spec and batch bucket");
+  kernel->add_option("--in-features", k.in_features, "input features of the layer")->required();
+  kernel->add_option("--out-features", k.out_features, "output features of the layer")->required();
+  kernel->add_option("--bpw", k.bpw, "bits per weight, 2..8")->required();
+  kernel->add_option("--batch", k.batch, "batch size; the kernel of its bucket (next power of two) is shown")->required();
+  kernel->add_option("--arch", k.arch, "target: sm_80, sm_86, sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_120")
+      ->capture_default_str();
+  kernel->add_option("--emit", k.emit, "what to print: source, ptx, cubin or info")
+      ->check(CLI::IsMember({"source", "ptx", "cubin", "info"}))
+      ->capture_default_str();
+  kernel->add_option("-o,--output", k.output, "write to FILE instead of standard output");
+  kernel->add_option("--variant", k.variant, "override knobs of the default variant, e.g. \"warps=8 k_split=4\"");
+  kernel->add_option("--dtype", k.dtype, "activation dtype: fp16 or bf16")->capture_default_str();
+  kernel->add_flag("--bias", k.bias, "the layer has a bias");
+  kernel->add_flag("--legacy-single-block", k.legacy, "legacy checkpoint: one power-of-two Hadamard block per side");
+  kernel->add_option("--sm-count", k.sm_count, "size the default variant for this many SMs (default: typical for --arch)");
+  kernel->add_option("--cache", k.cache, "kernel store to read and fill (default: $GLQJIT_CACHE or ~/.cache/glqjit/glqjit.db)");
+  kernel->add_flag("--no-cache", k.no_cache, "compile without reading or writing any store");
+  kernel->add_flag("--json", k.json, "with --emit info: print JSON");
+
+  return run_tool("glq-dump", app, argc, argv, [&] {
+    if (codebook->parsed()) {
+      const std::string table = codebook_dump(parse_codebook(codebook_name));
+      std::fwrite(table.data(), 1, table.size(), stdout);
+    } else {
+      dump_kernel(k);
+    }
+  });
+}

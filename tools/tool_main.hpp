@@ -1,0 +1,39 @@
+// What every glqjit tool does the same way: run the body, turn errors into one line on stderr
+// and a nonzero exit status, and open the kernel store the user asked for.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cache/store.hpp"
+#include "glqjit/error.hpp"
+
+namespace glqjit {
+
+// Exit status: 0 success, 1 a glqjit error (the message says what to do), 2 bad command line.
+template <class Body>
+int run_tool(const char* name, CLI::App& app, int argc, char** argv, Body&& body) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  try {
+    body();
+    return 0;
+  } catch (const Error& error) {
+    std::fprintf(stderr, "%s: error: %s\n", name, error.what());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "%s: internal error: %s\n", name, error.what());
+  }
+  return 1;
+}
+
+// --cache PATH opens that store (errors are fatal); without it the default store is used if it
+// can be opened, else nothing (a warning says so).
+std::unique_ptr<Store> open_tool_store(const std::string& cache_path, bool read_only);
+
+}  // namespace glqjit
