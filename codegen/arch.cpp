@@ -58,10 +58,16 @@ Arch arch_for_compute_capability(int major, int minor) {
                             "(Ampere, Ada, Hopper, Blackwell)",
                             major, minor));
   }
+  // A cubin runs on its own major version at the same or a higher minor; an "a" cubin only on
+  // exactly its compute capability.
   if (major == 8) return {8, minor >= 9 ? 9 : minor >= 6 ? 6 : 0, false};
-  if (major == 9) return {9, 0, true};
-  if (major == 10) return {10, 0, true};
-  return {12, 0, false};
+  if (major == 9) return {9, 0, minor == 0};
+  if (major == 10) return {10, 0, minor == 0};
+  if (major == 12) return {12, 0, false};
+  throw Error(Status::unsupported_arch,
+              fmt::format("this GPU has compute capability {}.{}, for which this glqjit has no code target (it "
+                          "generates for {}); a newer glqjit is needed",
+                          major, minor, supported_list()));
 }
 
 }  // namespace glqjit

@@ -6,32 +6,77 @@ namespace glqjit {
 
 namespace {
 
+size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
 // One fp32 per element plus a pad word per 16 (templates/hadamard.cuh).
-unsigned transform_shared_bytes(const std::vector<int64_t>& blocks) {
-  const int64_t largest = *std::max_element(blocks.begin(), blocks.end());
-  return unsigned((largest + largest / 16) * 4);
+unsigned chunk_shared_bytes(const TransformPlan& plan) {
+  int64_t longest = 0;
+  for (const TransformChunk& chunk : plan.chunks) longest = std::max(longest, chunk.length);
+  return unsigned((longest + longest / 16) * 4);
 }
 
 }  // namespace
 
+TransformPlan make_transform_plan(const std::vector<int64_t>& blocks) {
+  TransformPlan plan;
+  int64_t offset = 0;
+  for (int64_t block : blocks) {
+    if (block <= kTransformChunk) {
+      plan.chunks.push_back({offset, block, true});
+    } else {
+      for (int64_t c = 0; c < block; c += kTransformChunk) plan.chunks.push_back({offset + c, kTransformChunk, false});
+      plan.strided_blocks.push_back({offset, block});
+    }
+    offset += block;
+  }
+  return plan;
+}
+
+unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant) {
+  const bool e8p = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e8p) > 0;
+  const bool e81b = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
+  const unsigned tables = unsigned(int(e8p) + int(e81b)) * 256 * unsigned(variant.table_copies) * 16;
+  const unsigned reduction = unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
+  return tables + reduction;
+}
+
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant) {
   const Geometry geometry = spec.geometry();
+  const TransformPlan in = make_transform_plan(geometry.in_blocks);
+  const TransformPlan out = make_transform_plan(geometry.out_blocks);
+  const unsigned threads = unsigned(variant.transform_threads);
   LaunchPlan plan;
   plan.n_pad = geometry.n_pad;
   plan.m_pad = geometry.m_pad;
-  plan.in_block_count = int(geometry.in_blocks.size());
-  plan.out_block_count = int(geometry.out_blocks.size());
+  plan.in_chunk_count = int(in.chunks.size());
+  plan.out_chunk_count = int(out.chunks.size());
+  plan.in_strided_columns = int(in.strided_blocks.size() * kTransformChunk);
+  plan.out_strided_columns = int(out.strided_blocks.size() * kTransformChunk);
   plan.m_tiles = int(geometry.m_pad / 16);
   plan.k_tiles = int(geometry.n_pad / 64);
+  plan.row_tiles_per_cta = variant.warps;
   plan.k_split = variant.k_split;
   plan.batch_columns_per_cta = 8 * variant.batch_tiles;
-  plan.input_transform = {kInputTransformKernel, unsigned(variant.transform_threads),
-                          transform_shared_bytes(geometry.in_blocks)};
-  plan.matmul = {kMatmulKernel, unsigned(32 * variant.warps), 0};
-  plan.output_transform = {kOutputTransformKernel, unsigned(variant.transform_threads),
-                           transform_shared_bytes(geometry.out_blocks)};
+  plan.input_chunks = {kInputChunksKernel, threads, chunk_shared_bytes(in)};
+  if (!in.strided_blocks.empty()) plan.input_strided = {kInputStridedKernel, threads, 0};
+  plan.matmul = {kMatmulKernel, unsigned(32 * variant.warps * variant.k_warps),
+                 matmul_shared_bytes(spec.recipe(), variant)};
+  plan.output_chunks = {kOutputChunksKernel, threads, chunk_shared_bytes(out)};
+  if (!out.strided_blocks.empty()) plan.output_strided = {kOutputStridedKernel, threads, 0};
   plan.repack_e81b = {kRepackE81bKernel, 256, 0};
   return plan;
+}
+
+size_t LaunchPlan::activation_bytes(int batch) const { return aligned(size_t(batch) * size_t(n_pad) * 2); }
+size_t LaunchPlan::input_staged_bytes(int batch) const {
+  return input_strided.name.empty() ? 0 : aligned(size_t(batch) * size_t(n_pad) * 4);
+}
+size_t LaunchPlan::partial_bytes(int batch) const { return aligned(size_t(k_split) * size_t(batch) * size_t(m_pad) * 4); }
+size_t LaunchPlan::output_staged_bytes(int batch) const {
+  return output_strided.name.empty() ? 0 : aligned(size_t(batch) * size_t(m_pad) * 4);
+}
+size_t LaunchPlan::workspace_bytes(int batch) const {
+  return activation_bytes(batch) + input_staged_bytes(batch) + partial_bytes(batch) + output_staged_bytes(batch);
 }
 
 }  // namespace glqjit

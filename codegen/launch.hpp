@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "codegen/spec.hpp"
 #include "codegen/variant.hpp"
@@ -13,43 +16,72 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
+// Hadamard transforms run in chunks of this many elements (templates/transforms.cuh); larger
+// blocks add a strided pass over up to kMaxStridedRadix chunks.
+inline constexpr int64_t kTransformChunk = 2048;
+inline constexpr int64_t kMaxStridedRadix = 32;
+
+// One chunk of the chunk pass: `length` elements from `offset`; `final` when it is a whole block.
+struct TransformChunk {
+  int64_t offset;
+  int64_t length;
+  bool final;
+};
+
+// The chunks of a side, and the blocks (offset, block length) that need the strided pass.
+struct TransformPlan {
+  std::vector<TransformChunk> chunks;
+  std::vector<std::pair<int64_t, int64_t>> strided_blocks;
+};
+TransformPlan make_transform_plan(const std::vector<int64_t>& blocks);
+
 struct KernelLaunch {
-  std::string name;
+  std::string name;  // empty: this kernel set has no such kernel
   unsigned threads = 0;
   unsigned dynamic_shared_bytes = 0;
 };
 
 // Kernel names as the templates define them (extern "C").
-inline constexpr const char* kInputTransformKernel = "glq_input_transform";
+inline constexpr const char* kInputChunksKernel = "glq_input_chunks";
+inline constexpr const char* kInputStridedKernel = "glq_input_strided";
 inline constexpr const char* kMatmulKernel = "glq_matmul";
-inline constexpr const char* kOutputTransformKernel = "glq_output_transform";
+inline constexpr const char* kOutputChunksKernel = "glq_output_chunks";
+inline constexpr const char* kOutputStridedKernel = "glq_output_strided";
 inline constexpr const char* kRepackE81bKernel = "glq_repack_e81b";
 
 struct LaunchPlan {
-  KernelLaunch input_transform;
-  KernelLaunch matmul;
-  KernelLaunch output_transform;
-  KernelLaunch repack_e81b;
+  KernelLaunch input_chunks, input_strided, matmul, output_chunks, output_strided, repack_e81b;
   int64_t n_pad = 0, m_pad = 0;
-  int in_block_count = 0, out_block_count = 0;
+  int in_chunk_count = 0, out_chunk_count = 0;
+  int in_strided_columns = 0, out_strided_columns = 0;  // strided blocks x chunk
   int m_tiles = 0, k_tiles = 0;
+  int row_tiles_per_cta = 1;
   int k_split = 1;
   int batch_columns_per_cta = 8;
 
-  Dim3 input_grid(int batch) const { return {unsigned(in_block_count), unsigned(batch), 1}; }
+  Dim3 input_chunks_grid(int batch) const { return {unsigned(in_chunk_count), unsigned(batch), 1}; }
+  Dim3 input_strided_grid(int batch) const { return {unsigned(in_strided_columns / input_strided.threads), unsigned(batch), 1}; }
   Dim3 matmul_grid(int batch) const {
     return {unsigned((batch + batch_columns_per_cta - 1) / batch_columns_per_cta),
-            unsigned((m_tiles + matmul.threads / 32 - 1) / (matmul.threads / 32)), unsigned(k_split)};
+            unsigned((m_tiles + row_tiles_per_cta - 1) / row_tiles_per_cta), unsigned(k_split)};
   }
-  Dim3 output_grid(int batch) const { return {unsigned(out_block_count), unsigned(batch), 1}; }
+  Dim3 output_chunks_grid(int batch) const { return {unsigned(out_chunk_count), unsigned(batch), 1}; }
+  Dim3 output_strided_grid(int batch) const { return {unsigned(out_strided_columns / output_strided.threads), unsigned(batch), 1}; }
   Dim3 repack_grid() const { return {unsigned((int64_t(m_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
-  // Workspace: u (fp16, [batch][n_pad]) then the K-split partial sums (fp32, [k_split][batch][m_pad]).
-  size_t activation_bytes(int batch) const { return size_t(batch) * size_t(n_pad) * 2; }
-  size_t partial_bytes(int batch) const { return size_t(k_split) * size_t(batch) * size_t(m_pad) * 4; }
-  size_t workspace_bytes(int batch) const { return activation_bytes(batch) + partial_bytes(batch); }
+  // Workspace, in this order: u (fp16 [batch][n_pad]); the input's staged fp32 values when it
+  // has a strided pass; the K-split partial sums (fp32 [k_split][batch][m_pad]); the output's
+  // staged fp32 values when it has a strided pass. Every part starts 256-byte aligned.
+  size_t activation_bytes(int batch) const;
+  size_t input_staged_bytes(int batch) const;
+  size_t partial_bytes(int batch) const;
+  size_t output_staged_bytes(int batch) const;
+  size_t workspace_bytes(int batch) const;
 };
 
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);
+
+// Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction.
+unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant);
 
 }  // namespace glqjit

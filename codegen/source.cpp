@@ -12,24 +12,38 @@
 namespace glqjit {
 namespace {
 
-std::string int_array(const char* name, const std::vector<int64_t>& values) {
+std::string int_array(const std::string& name, const std::vector<int64_t>& values) {
   return fmt::format("__constant__ int {}[{}] = {{{}}};\n", name, values.size(), fmt::join(values, ", "));
 }
 
-std::vector<int64_t> block_offsets(const std::vector<int64_t>& blocks) {
-  std::vector<int64_t> offsets;
-  int64_t offset = 0;
-  for (int64_t block : blocks) {
-    offsets.push_back(offset);
-    offset += block;
-  }
-  return offsets;
-}
+int64_t log2_of(int64_t power_of_two) { return std::countr_zero(uint64_t(power_of_two)); }
 
-std::vector<int64_t> block_log2s(const std::vector<int64_t>& blocks) {
-  std::vector<int64_t> logs;
-  for (int64_t block : blocks) logs.push_back(std::countr_zero(uint64_t(block)));
-  return logs;
+// The chunk and strided-pass tables of one side (templates/transforms.cuh). A side without
+// strided blocks still defines its strided tables (one unused entry): the kernel is compiled
+// but never launched.
+std::string transform_tables(const char* side, const std::vector<int64_t>& blocks) {
+  const TransformPlan plan = make_transform_plan(blocks);
+  std::vector<int64_t> offsets, logs, finals, strided_offsets, strided_logs;
+  for (const TransformChunk& chunk : plan.chunks) {
+    offsets.push_back(chunk.offset);
+    logs.push_back(log2_of(chunk.length));
+    finals.push_back(chunk.final ? 1 : 0);
+  }
+  for (const auto& [offset, block] : plan.strided_blocks) {
+    strided_offsets.push_back(offset);
+    strided_logs.push_back(log2_of(block / kTransformChunk));
+  }
+  if (strided_offsets.empty()) {
+    strided_offsets.push_back(0);
+    strided_logs.push_back(0);
+  }
+  std::string text = fmt::format("// {} side: Hadamard blocks {} (FORMAT.md 5)\n", side, fmt::join(blocks, ", "));
+  text += int_array(fmt::format("{}_CHUNK_OFFSET", side), offsets);
+  text += int_array(fmt::format("{}_CHUNK_LOG2", side), logs);
+  text += int_array(fmt::format("{}_CHUNK_FINAL", side), finals);
+  text += int_array(fmt::format("{}_STRIDED_OFFSET", side), strided_offsets);
+  text += int_array(fmt::format("{}_STRIDED_LOG2R", side), strided_logs);
+  return text;
 }
 
 uint32_t f16_pair(double low, double high) {
@@ -73,7 +87,9 @@ std::string specialization(const GeneratedKernel& k) {
       "//   layer:   {}\n"
       "//   variant: {}\n"
       "//   batch bucket {}, {}\n"
-      "// Kernels: glq_input_transform -> glq_matmul -> glq_output_transform; glq_repack_e81b once at plan.\n\n"
+      "// Kernels: glq_input_chunks (-> glq_input_strided) -> glq_matmul -> glq_output_chunks\n"
+      "// (-> glq_output_strided); the strided passes only where a Hadamard block exceeds\n"
+      "// TRANSFORM_CHUNK; glq_repack_e81b once at plan.\n\n"
       "// ---- specialization ----\n",
       k.spec.canonical(), k.variant.canonical(), k.batch_bucket, k.arch.name());
   text += fmt::format("constexpr int IN_FEATURES = {};\n", geometry.in_features);
@@ -89,17 +105,18 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr bool HAS_BIAS = {};\n", k.spec.has_bias);
   text += fmt::format("constexpr int BATCH_BUCKET = {};\n", k.batch_bucket);
   text += fmt::format("constexpr int MATMUL_WARPS = {};\n", k.variant.warps);
+  text += fmt::format("constexpr int K_WARPS = {};\n", k.variant.k_warps);
   text += fmt::format("constexpr int K_SPLIT = {};\n", k.variant.k_split);
   text += fmt::format("constexpr int K_TILES_PER_SPLIT = {};\n", (plan.k_tiles + k.variant.k_split - 1) / k.variant.k_split);
   text += fmt::format("constexpr int BATCH_TILES = {};\n", k.variant.batch_tiles);
   text += fmt::format("constexpr int PREFETCH = {};\n", k.variant.prefetch);
+  text += fmt::format("constexpr int TABLE_COPIES = {};\n", k.variant.table_copies);
+  text += fmt::format("constexpr int TABLE_COPIES_LOG2 = {};\n", log2_of(k.variant.table_copies));
   text += fmt::format("constexpr int TRANSFORM_THREADS = {};\n", k.variant.transform_threads);
+  text += fmt::format("constexpr int TRANSFORM_CHUNK = {};\n", kTransformChunk);
   text += stage_kind_function(recipe);
-  text += "// Hadamard blocks of n_pad and m_pad (FORMAT.md 5)\n";
-  text += int_array("IN_BLOCK_OFFSET", block_offsets(geometry.in_blocks));
-  text += int_array("IN_BLOCK_LOG2", block_log2s(geometry.in_blocks));
-  text += int_array("OUT_BLOCK_OFFSET", block_offsets(geometry.out_blocks));
-  text += int_array("OUT_BLOCK_LOG2", block_log2s(geometry.out_blocks));
+  text += transform_tables("IN", geometry.in_blocks);
+  text += transform_tables("OUT", geometry.out_blocks);
   // Both tables are always defined (the kernels name both); shared memory holds only those used.
   text += codebook_table("E8P_ABS_HALVES", "E8P: ABS[a] / 2 as fp16 pairs (FORMAT.md 2.1)", [](int a) {
     std::array<double, 8> v{};

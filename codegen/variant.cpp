@@ -8,8 +8,8 @@
 namespace glqjit {
 
 std::string Variant::canonical() const {
-  return fmt::format("warps={} k_split={} batch_tiles={} prefetch={} transform_threads={}", warps, k_split,
-                     batch_tiles, prefetch, transform_threads);
+  return fmt::format("warps={} k_warps={} k_split={} batch_tiles={} prefetch={} table_copies={} transform_threads={}",
+                     warps, k_warps, k_split, batch_tiles, prefetch, table_copies, transform_threads);
 }
 
 Variant parse_variant(std::string_view text, const Variant& base) {
@@ -30,14 +30,16 @@ Variant parse_variant(std::string_view text, const Variant& base) {
                   fmt::format("variant part '{}' is not name=integer (e.g. \"warps=4 k_split=8\")", part));
     }
     if (name == "warps") variant.warps = value;
+    else if (name == "k_warps") variant.k_warps = value;
     else if (name == "k_split") variant.k_split = value;
+    else if (name == "table_copies") variant.table_copies = value;
     else if (name == "batch_tiles") variant.batch_tiles = value;
     else if (name == "prefetch") variant.prefetch = value;
     else if (name == "transform_threads") variant.transform_threads = value;
     else {
       throw Error(Status::invalid_argument,
-                  fmt::format("unknown variant knob '{}'; the knobs are warps, k_split, batch_tiles, prefetch, "
-                              "transform_threads",
+                  fmt::format("unknown variant knob '{}'; the knobs are warps, k_warps, k_split, batch_tiles, "
+                              "prefetch, table_copies, transform_threads",
                               name));
     }
   }
@@ -45,6 +47,9 @@ Variant parse_variant(std::string_view text, const Variant& base) {
 }
 
 int bucket_for(int batch) {
+  if (batch < 1 || batch > kMaxBatch) {
+    throw Error(Status::invalid_argument, fmt::format("batch {} is outside 1..{}", batch, kMaxBatch));
+  }
   int bucket = 1;
   while (bucket < batch) bucket *= 2;
   return bucket;

@@ -8,13 +8,16 @@
 namespace glqjit {
 
 struct Variant {
-  int warps = 4;          // warps per matmul CTA; each owns one 16-row tile
+  int warps = 4;          // 16-row tiles per matmul CTA
+  int k_warps = 1;        // warps per row tile, splitting the CTA's K slice; added in shared memory
   int k_split = 1;        // CTAs along K; their partial sums are added in a fixed order
   int batch_tiles = 1;    // 8-column mma tiles per warp (batch columns per CTA = 8 * batch_tiles)
   int prefetch = 2;       // k-tiles of weights and activations each warp keeps in flight
-  int transform_threads = 256;  // threads per Hadamard-transform CTA
+  int table_copies = 8;   // copies of each codebook in shared memory (8: conflict-free lookups)
+  int transform_threads = 128;  // threads per Hadamard-transform CTA
 
-  std::string canonical() const;  // "warps=4 k_split=16 batch_tiles=1 prefetch=4 transform_threads=256"
+  // "warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 table_copies=8 transform_threads=128"
+  std::string canonical() const;
   bool operator==(const Variant&) const = default;
 };
 
@@ -22,6 +25,10 @@ struct Variant {
 // commas) over `base`; throws Error(invalid_argument) naming an unknown part or bad value.
 Variant parse_variant(std::string_view text, const Variant& base = {});
 
+// The largest batch a forward takes (the transform kernels put the batch row in grid.y).
+inline constexpr int kMaxBatch = 65535;
+
 // Batch buckets: powers of two; forward with batch b runs the kernels of bucket_for(b).
+// Throws Error(invalid_argument) for a batch outside 1..kMaxBatch.
 int bucket_for(int batch);
 }  // namespace glqjit

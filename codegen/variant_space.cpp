@@ -11,9 +11,16 @@ namespace {
 
 constexpr int kMaxRingAndAccumulatorRegisters = 160;  // leaves room for decode and addressing under 255
 constexpr size_t kMaxPartialBytes = size_t(512) << 20;
+constexpr int kMinTilesPerWarp = 4;  // below this the prefetch ring has nothing to overlap
 
 bool power_of_two_in(int value, int low, int high) {
   return value >= low && value <= high && (value & (value - 1)) == 0;
+}
+
+int floor_power_of_two(int64_t value) {
+  int p = 1;
+  while (int64_t(p) * 2 <= value) p *= 2;
+  return p;
 }
 
 int register_estimate(int stages, const Variant& v) {
@@ -24,15 +31,19 @@ int register_estimate(int stages, const Variant& v) {
 
 std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_bucket, const Arch& arch,
                                              const Variant& v) {
-  const int stages = int(spec.recipe().stages.size());
+  const Geometry geometry = spec.geometry();
+  const Recipe recipe = spec.recipe();
+  const int stages = int(recipe.stages.size());
+  if (!power_of_two_in(v.warps, 1, 32)) return fmt::format("warps={} must be a power of two from 1 to 32", v.warps);
+  if (!power_of_two_in(v.k_warps, 1, 32)) return fmt::format("k_warps={} must be a power of two from 1 to 32", v.k_warps);
+  if (v.warps * v.k_warps > 32) {
+    return fmt::format("warps={} x k_warps={} is more than the 32 warps (1024 threads) of a CTA", v.warps, v.k_warps);
+  }
   const LaunchPlan plan = make_launch_plan(spec, v);
-  if (!power_of_two_in(v.warps, 1, 16)) return fmt::format("warps={} must be a power of two from 1 to 16", v.warps);
   if (v.k_split < 1 || v.k_split > plan.k_tiles) {
     return fmt::format("k_split={} must be between 1 and the {} k-tiles of 64 columns", v.k_split, plan.k_tiles);
   }
-  if (!power_of_two_in(v.batch_tiles, 1, 8)) {
-    return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
-  }
+  if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
   if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles,
                        8 * v.batch_tiles, batch_bucket);
@@ -44,13 +55,23 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
                        v.prefetch, v.batch_tiles, stages, register_estimate(stages, v),
                        kMaxRingAndAccumulatorRegisters);
   }
-  if (!power_of_two_in(v.transform_threads, 64, 1024)) {
-    return fmt::format("transform_threads={} must be a power of two from 64 to 1024", v.transform_threads);
+  if (!power_of_two_in(v.table_copies, 1, 8)) {
+    return fmt::format("table_copies={} must be 1, 2, 4 or 8", v.table_copies);
   }
-  const unsigned shared = std::max(plan.input_transform.dynamic_shared_bytes, plan.output_transform.dynamic_shared_bytes);
+  if (!power_of_two_in(v.transform_threads, 32, 1024)) {
+    return fmt::format("transform_threads={} must be a power of two from 32 to 1024", v.transform_threads);
+  }
+  const int64_t largest_block = std::max(*std::max_element(geometry.in_blocks.begin(), geometry.in_blocks.end()),
+                                         *std::max_element(geometry.out_blocks.begin(), geometry.out_blocks.end()));
+  if (largest_block > kTransformChunk * kMaxStridedRadix) {
+    return fmt::format("a Hadamard block of {} is larger than the {} the transform kernels handle", largest_block,
+                       kTransformChunk * kMaxStridedRadix);
+  }
+  const unsigned shared = std::max({plan.matmul.dynamic_shared_bytes, plan.input_chunks.dynamic_shared_bytes,
+                                    plan.output_chunks.dynamic_shared_bytes});
   if (shared > unsigned(arch.max_shared_bytes_per_block())) {
-    return fmt::format("the largest Hadamard block needs {} bytes of shared memory; {} allows {}", shared,
-                       arch.name(), arch.max_shared_bytes_per_block());
+    return fmt::format("it needs {} bytes of shared memory per CTA (codebooks: table_copies={}); {} allows {}", shared,
+                       v.table_copies, arch.name(), arch.max_shared_bytes_per_block());
   }
   if (plan.matmul_grid(batch_bucket).y > 65535) {
     return fmt::format("warps={} gives {} row groups, more than the grid's 65535", v.warps,
@@ -72,21 +93,27 @@ void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, c
 }
 
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
-  const int stages = int(spec.recipe().stages.size());
+  const Recipe recipe = spec.recipe();
+  const int stages = int(recipe.stages.size());
+  const bool has_e81b = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
   Variant v;
-  v.batch_tiles = std::clamp(batch_bucket / 8, 1, std::max(1, 16 / stages));
+  v.batch_tiles = std::min(floor_power_of_two(std::max(1, batch_bucket / 8)), floor_power_of_two(std::max(1, 16 / stages)));
   v.batch_tiles = std::min(v.batch_tiles, 8);
-  while (v.batch_tiles > 1 && (v.batch_tiles & (v.batch_tiles - 1))) --v.batch_tiles;
+  // Two codebooks share the shared memory that one would have alone.
+  v.table_copies = has_e81b ? 4 : 8;
   const LaunchPlan plan = make_launch_plan(spec, v);
-  // Enough warps to keep every SM's loads busy (about 32 resident per SM), but at least four
-  // k-tiles per warp so that the prefetch ring has something to overlap.
+  // Enough warps to keep every SM's loads busy (about 32 resident per SM): first more warps per
+  // row tile inside a CTA (added in shared memory), then CTAs along K, each warp keeping at
+  // least kMinTilesPerWarp k-tiles so that the prefetch ring has something to overlap.
   const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
   const int64_t wanted_warps = int64_t(sm_count) * 32;
-  const int64_t warps_without_split = int64_t(plan.m_tiles) * batch_chunks;
-  const int64_t split = (wanted_warps + warps_without_split - 1) / warps_without_split;
-  v.k_split = int(std::clamp<int64_t>(split, 1, std::max(1, plan.k_tiles / 4)));
+  const int64_t per_row_tile = (wanted_warps + plan.m_tiles * batch_chunks - 1) / (plan.m_tiles * batch_chunks);
+  v.k_warps = std::clamp(floor_power_of_two(per_row_tile), 1, std::max(1, std::min(8, floor_power_of_two(plan.k_tiles / kMinTilesPerWarp))));
+  const int64_t split = (per_row_tile + v.k_warps - 1) / v.k_warps;
+  v.k_split = int(std::clamp<int64_t>(split, 1, std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
   while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
-  const int tiles_per_warp = (plan.k_tiles + v.k_split - 1) / v.k_split;
+  v.warps = std::max(1, 8 / v.k_warps);  // CTAs of 8 warps
+  const int tiles_per_warp = (plan.k_tiles + v.k_split * v.k_warps - 1) / (v.k_split * v.k_warps);
   v.prefetch = std::min(4, tiles_per_warp);
   while (v.prefetch > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) --v.prefetch;
   if (auto violation = variant_violation(spec, batch_bucket, arch, v)) {
@@ -98,19 +125,22 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
 
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   const Variant base = default_variant(spec, batch_bucket, arch, sm_count);
-  std::vector<Variant> variants;
-  for (int warps : {2, 4, 8}) {
-    for (int k_split : {base.k_split / 4, base.k_split / 2, base.k_split, base.k_split * 2, base.k_split * 4}) {
-      for (int batch_tiles : {1, 2, 4, 8}) {
-        for (int prefetch : {1, 2, 4, 8}) {
-          Variant v = base;
-          v.warps = warps;
-          v.k_split = k_split;
-          v.batch_tiles = batch_tiles;
-          v.prefetch = prefetch;
-          if (!variant_violation(spec, batch_bucket, arch, v) &&
-              std::find(variants.begin(), variants.end(), v) == variants.end()) {
-            variants.push_back(v);
+  std::vector<Variant> variants = {base};
+  for (int warps : {1, 2, 4, 8}) {
+    for (int k_warps : {1, 2, 4, 8}) {
+      for (int k_split : {base.k_split / 2, base.k_split, base.k_split * 2}) {
+        for (int batch_tiles : {1, 2, 4, 8}) {
+          for (int prefetch : {2, 4, 8}) {
+            Variant v = base;
+            v.warps = warps;
+            v.k_warps = k_warps;
+            v.k_split = k_split;
+            v.batch_tiles = batch_tiles;
+            v.prefetch = prefetch;
+            if (!variant_violation(spec, batch_bucket, arch, v) &&
+                std::find(variants.begin(), variants.end(), v) == variants.end()) {
+              variants.push_back(v);
+            }
           }
         }
       }

@@ -13,12 +13,22 @@ namespace {
 
 using GetProcAddress = CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
 
+Error missing_function(const char* name, CUresult result) {
+  if (result == CUDA_ERROR_STUB_LIBRARY) {
+    return Error(Status::no_driver, "no CUDA driver: the libcuda.so.1 found is the CUDA toolkit's stub library, not a "
+                                    "driver; install the NVIDIA driver, or take the toolkit's stubs folder out of "
+                                    "LD_LIBRARY_PATH");
+  }
+  return Error(Status::no_driver, fmt::format("the CUDA driver has no {} for CUDA {}.{}: update the NVIDIA driver",
+                                              name, CUDA_VERSION / 1000, CUDA_VERSION % 1000 / 10));
+}
+
 Driver load_driver() {
   void* library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (library == nullptr) {
     throw Error(Status::no_driver,
                 fmt::format("no CUDA driver: libcuda.so.1 could not be loaded ({}); install the NVIDIA driver or run on "
-                            "a machine with a GPU (glq-dump and glq-tune --arch work without one)",
+                            "a machine with a GPU (glq-dump works without one)",
                             dlerror()));
   }
   auto get_proc = reinterpret_cast<GetProcAddress>(dlsym(library, "cuGetProcAddress_v2"));
@@ -31,11 +41,8 @@ Driver load_driver() {
   {                                                                                                             \
     void* pointer = nullptr;                                                                                    \
     CUdriverProcAddressQueryResult found{};                                                                     \
-    if (get_proc(#name, &pointer, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found) != CUDA_SUCCESS ||         \
-        pointer == nullptr) {                                                                                   \
-      throw Error(Status::no_driver, fmt::format("the CUDA driver lacks {} for CUDA {}: update the NVIDIA driver", \
-                                                 #name, CUDA_VERSION));                                         \
-    }                                                                                                           \
+    const CUresult result = get_proc(#name, &pointer, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found);      \
+    if (result != CUDA_SUCCESS || pointer == nullptr) throw missing_function(#name, result);                    \
     d.name = reinterpret_cast<decltype(d.name)>(pointer);                                                      \
   }
   GLQJIT_DRIVER_FUNCTIONS(GLQJIT_RESOLVE)

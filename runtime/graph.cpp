@@ -8,7 +8,7 @@
 namespace glqjit {
 namespace {
 
-CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, std::array<void*, 4>& params) {
+CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, std::array<void*, 5>& params) {
   params = call.params();
   CUDA_KERNEL_NODE_PARAMS p{};
   p.func = call.function;
@@ -49,10 +49,10 @@ int ForwardGraph::add_forward(Linear& linear, CUdeviceptr x, CUdeviceptr y, int 
   }
   ScopedContext scope(context_.cu());
   Entry entry{&linear, batch, linear.forward_calls(x, y, batch, nullptr), {}};
-  CUgraphNode previous = entries_.empty() ? nullptr : entries_.back().nodes[2];
-  for (size_t k = 0; k < 3; ++k) {
-    std::array<void*, 4> params;
-    CUDA_KERNEL_NODE_PARAMS p = node_params(entry.calls[k], params);
+  CUgraphNode previous = entries_.empty() ? nullptr : entries_.back().nodes[entries_.back().forward.count - 1];
+  for (int k = 0; k < entry.forward.count; ++k) {
+    std::array<void*, 5> params;
+    CUDA_KERNEL_NODE_PARAMS p = node_params(entry.forward.calls[k], params);
     check_cuda(driver().cuGraphAddKernelNode(&entry.nodes[k], graph_, previous ? &previous : nullptr, previous ? 1 : 0, &p),
                "cuGraphAddKernelNode");
     previous = entry.nodes[k];
@@ -76,10 +76,12 @@ void ForwardGraph::set_io(int index, CUdeviceptr x, CUdeviceptr y) {
   if (exec_ == nullptr) throw Error(Status::invalid_argument, "set_io before instantiate");
   ScopedContext scope(context_.cu());
   Entry& entry = entries_[index];
-  entry.calls = entry.linear->forward_calls(x, y, entry.batch, nullptr);
-  for (size_t k : {size_t(0), size_t(2)}) {  // only the transforms touch x and y
-    std::array<void*, 4> params;
-    CUDA_KERNEL_NODE_PARAMS p = node_params(entry.calls[k], params);
+  entry.forward = entry.linear->forward_calls(x, y, entry.batch, nullptr);
+  for (int k = 0; k < entry.forward.count; ++k) {
+    KernelCall& call = entry.forward.calls[k];
+    if (!call.reads_x && !call.writes_y) continue;  // the others keep their workspace pointers
+    std::array<void*, 5> params;
+    CUDA_KERNEL_NODE_PARAMS p = node_params(call, params);
     check_cuda(driver().cuGraphExecKernelNodeSetParams(exec_, entry.nodes[k], &p), "cuGraphExecKernelNodeSetParams");
   }
 }

@@ -29,8 +29,8 @@ class ForwardGraph {
   struct Entry {
     Linear* linear;
     int batch;
-    std::array<KernelCall, 3> calls;
-    std::array<CUgraphNode, 3> nodes;
+    ForwardCalls forward;
+    std::array<CUgraphNode, 5> nodes;
   };
   Context& context_;
   CUgraph graph_ = nullptr;

@@ -11,16 +11,14 @@
 
 namespace glqjit {
 
-// Largest batch a forward takes: the transform kernels put the batch row in grid.y.
-constexpr int kMaxBatch = 65535;
-
 struct Linear::Bucket {
   int bucket = 1;
   Variant variant;
   bool tuned = false;
   LaunchPlan plan;
   CUmodule module = nullptr;
-  CUfunction input_transform = nullptr, matmul = nullptr, output_transform = nullptr, repack_e81b = nullptr;
+  CUfunction input_chunks = nullptr, input_strided = nullptr, matmul = nullptr;
+  CUfunction output_chunks = nullptr, output_strided = nullptr, repack_e81b = nullptr;
   bool ready = false;
 };
 
@@ -60,12 +58,11 @@ void check_device_pointer(CUdeviceptr pointer, const char* name) {
   }
 }
 
-void launch(KernelCall& call, CUstream stream, const char* what) {
+void launch(KernelCall& call, CUstream stream) {
   auto params = call.params();
-  if (!call.takes_batch) params[3] = nullptr;
   check_cuda(driver().cuLaunchKernel(call.function, call.grid.x, call.grid.y, call.grid.z, call.threads, 1, 1,
                                      call.shared_bytes, stream, params.data(), nullptr),
-             what);
+             "launching a forward kernel");
 }
 
 }  // namespace
@@ -155,6 +152,7 @@ void Linear::prepare(const std::vector<Bucket*>& buckets) {
                fmt::format("loading the kernels of batch bucket {}", bucket.bucket));
     auto function = [&](const KernelLaunch& launch) {
       CUfunction f = nullptr;
+      if (launch.name.empty()) return f;
       check_cuda(d.cuModuleGetFunction(&f, bucket.module, launch.name.c_str()), "cuModuleGetFunction " + launch.name);
       if (launch.dynamic_shared_bytes > 48 * 1024) {
         check_cuda(d.cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(launch.dynamic_shared_bytes)),
@@ -162,9 +160,11 @@ void Linear::prepare(const std::vector<Bucket*>& buckets) {
       }
       return f;
     };
-    bucket.input_transform = function(bucket.plan.input_transform);
+    bucket.input_chunks = function(bucket.plan.input_chunks);
+    bucket.input_strided = function(bucket.plan.input_strided);
     bucket.matmul = function(bucket.plan.matmul);
-    bucket.output_transform = function(bucket.plan.output_transform);
+    bucket.output_chunks = function(bucket.plan.output_chunks);
+    bucket.output_strided = function(bucket.plan.output_strided);
     bucket.repack_e81b = function(bucket.plan.repack_e81b);
     bucket.ready = true;
   }
@@ -179,14 +179,10 @@ void Linear::repack_e81b_stages(const Bucket& bucket) {
     CUdeviceptr tiled = 0;
     check_cuda(d.cuMemAlloc(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
     owned_buffers_.push_back(tiled);
-    KernelCall call;
-    call.function = bucket.repack_e81b;
-    call.grid = bucket.plan.repack_grid();
-    call.threads = bucket.plan.repack_e81b.threads;
     CUdeviceptr packed = user_weights_.stages[s];
     void* params[] = {&packed, &tiled};
-    check_cuda(d.cuLaunchKernel(call.function, call.grid.x, 1, 1, call.threads, 1, 1, 0, /*legacy stream*/ nullptr,
-                                params, nullptr),
+    check_cuda(d.cuLaunchKernel(bucket.repack_e81b, bucket.plan.repack_grid().x, 1, 1, bucket.plan.repack_e81b.threads,
+                                1, 1, 0, /*legacy stream*/ nullptr, params, nullptr),
                "launching the E81B repack");
     kernel_weights_.stage[s] = tiled;
   }
@@ -229,27 +225,49 @@ Linear::Bucket& Linear::ready_bucket(int batch, CUstream stream) {
   throw Error(Status::internal, fmt::format("no batch bucket {} planned", wanted));
 }
 
-std::array<KernelCall, 3> Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
+ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
   check_forward_arguments(x, y, batch);
   const Bucket& bucket = ready_bucket(batch, stream);
   const LaunchPlan& plan = bucket.plan;
   const CUdeviceptr u = workspace_;
-  const CUdeviceptr partial = workspace_ + plan.activation_bytes(batch);
-  std::array<KernelCall, 3> calls;
-  calls[0] = {bucket.input_transform, plan.input_grid(batch), plan.input_transform.threads,
-              plan.input_transform.dynamic_shared_bytes, kernel_weights_, x, u, batch, false};
-  calls[1] = {bucket.matmul, plan.matmul_grid(batch), plan.matmul.threads, 0, kernel_weights_, u, partial, batch, true};
-  calls[2] = {bucket.output_transform, plan.output_grid(batch), plan.output_transform.threads,
-              plan.output_transform.dynamic_shared_bytes, kernel_weights_, partial, y, batch, true};
-  return calls;
+  const CUdeviceptr input_staged = u + plan.activation_bytes(batch);
+  const CUdeviceptr partial = input_staged + plan.input_staged_bytes(batch);
+  const CUdeviceptr output_staged = partial + plan.partial_bytes(batch);
+  const uint64_t rows = uint64_t(batch);
+  ForwardCalls forward;
+  auto add = [&](CUfunction function, Dim3 grid, const KernelLaunch& launch, bool takes_weights,
+                 std::initializer_list<uint64_t> args) -> KernelCall& {
+    KernelCall& call = forward.calls[forward.count++];
+    call.function = function;
+    call.grid = grid;
+    call.threads = launch.threads;
+    call.shared_bytes = launch.dynamic_shared_bytes;
+    call.takes_weights = takes_weights;
+    call.weights = kernel_weights_;
+    for (uint64_t arg : args) call.args[call.arg_count++] = arg;
+    return call;
+  };
+  add(bucket.input_chunks, plan.input_chunks_grid(batch), plan.input_chunks, true, {x, u, input_staged}).reads_x = true;
+  if (bucket.input_strided) add(bucket.input_strided, plan.input_strided_grid(batch), plan.input_strided, false, {input_staged, u});
+  add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {u, partial, rows});
+  KernelCall& chunks = add(bucket.output_chunks, plan.output_chunks_grid(batch), plan.output_chunks, true,
+                           {partial, y, output_staged, rows});
+  if (bucket.output_strided) {
+    KernelCall& strided =
+        add(bucket.output_strided, plan.output_strided_grid(batch), plan.output_strided, true, {output_staged, y});
+    strided.writes_y = true;
+    strided.y_arg = 1;
+  } else {
+    chunks.writes_y = true;
+    chunks.y_arg = 1;
+  }
+  return forward;
 }
 
 void Linear::forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
   ScopedContext scope(context_.cu());
-  std::array<KernelCall, 3> calls = forward_calls(x, y, batch, stream);
-  launch(calls[0], stream, "launching glq_input_transform");
-  launch(calls[1], stream, "launching glq_matmul");
-  launch(calls[2], stream, "launching glq_output_transform");
+  ForwardCalls forward = forward_calls(x, y, batch, stream);
+  for (int k = 0; k < forward.count; ++k) launch(forward.calls[k], stream);
 }
 
 std::vector<Linear::BucketInfo> Linear::buckets() const {

@@ -40,18 +40,34 @@ struct KernelWeights {
 static_assert(sizeof(KernelWeights) == 72, "KernelWeights must match glq::Weights");
 
 // One kernel launch of a forward, with its parameter values (kept here so that graph nodes
-// can be added and updated from it).
+// can be added and updated from it): the weights first where the kernel takes them, then
+// pointers and the batch, each in a 64-bit slot (an int parameter reads the low half).
 struct KernelCall {
   CUfunction function = nullptr;
   Dim3 grid;
   unsigned threads = 0;
   unsigned shared_bytes = 0;
+  bool takes_weights = true;
   KernelWeights weights{};
-  CUdeviceptr input = 0, output = 0;
-  int batch = 0;
-  bool takes_batch = true;  // glq_input_transform has no batch parameter
+  std::array<uint64_t, 4> args{};
+  int arg_count = 0;
+  bool reads_x = false;   // args[0] is the forward's x
+  bool writes_y = false;  // args[y_arg] is the forward's y
+  int y_arg = 0;
 
-  std::array<void*, 4> params() { return {&weights, &input, &output, &batch}; }
+  std::array<void*, 5> params() {
+    std::array<void*, 5> p{};
+    int n = 0;
+    if (takes_weights) p[n++] = &weights;
+    for (int i = 0; i < arg_count; ++i) p[n++] = &args[i];
+    return p;
+  }
+};
+
+// The launches of one forward, in order (three to five kernels).
+struct ForwardCalls {
+  std::array<KernelCall, 5> calls;
+  int count = 0;
 };
 
 class Linear {
@@ -73,8 +89,8 @@ class Linear {
   // stream capture. Forwards of one linear must not overlap in time (they share a workspace).
   void forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
 
-  // The three launches forward would make, for graph building (ensures the bucket is ready).
-  std::array<KernelCall, 3> forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
+  // The launches forward would make, for graph building (ensures the bucket is ready).
+  ForwardCalls forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
 
   // The variant each batch bucket runs, and whether it came from a tuning record.
   struct BucketInfo {

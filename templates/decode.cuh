@@ -9,6 +9,27 @@
 
 namespace glq {
 
+// Each codebook sits in shared memory as 256 rows x TABLE_COPIES copies of 16 bytes; a lane
+// reads copy lane % TABLE_COPIES. The 8 lanes of each quarter-warp phase of an LDS.128 then
+// reach different bank groups whatever rows they ask for (with 8 copies), so the lookups never
+// conflict. `table` below is the shared-space address of row 0 of the lane's copy.
+constexpr int TABLE_ROW_SHIFT = TABLE_COPIES_LOG2 + 4;
+
+__device__ __forceinline__ uint4 load_shared_u32x4(u32 address) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(address));
+  return v;
+}
+
+// The table row of byte I of `codes`: shift and mask in one step where the shift allows.
+template <int I>
+__device__ __forceinline__ uint4 table_row(u32 codes, u32 table) {
+  constexpr int down = 8 * I - TABLE_ROW_SHIFT;
+  const u32 row_offset = down >= 0 ? (codes >> (down >= 0 ? down : 0)) & (0xffu << TABLE_ROW_SHIFT)
+                                   : (codes << (down < 0 ? -down : 0)) & (0xffu << TABLE_ROW_SHIFT);
+  return load_shared_u32x4(table + row_offset);
+}
+
 // Code i covers row 2g + (i & 1) and columns 16t + 8 (i >> 1) .. + 7; its value pair j
 // (elements 2j, 2j+1) feeds k-step 2 (i >> 1) + (j >> 1) in register (i & 1) + 2 (j & 1).
 template <int I>
@@ -21,9 +42,9 @@ __device__ __forceinline__ void place_pairs(const u32 (&pair)[4], u32 (&a)[4][4]
 // bit j of code i at bit 4j + i, so one shift puts the sign bits of value pair j (bits j and
 // j + 4 of the sign byte) at bits 15 and 31, the fp16 sign positions.
 template <int I>
-__device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, const uint4* table, u32 (&a)[4][4]) {
+__device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, u32 table, u32 (&a)[4][4]) {
   const u32 odd = (parities >> I) & 1u;
-  const uint4 row = table[(word.x >> (8 * I)) & 0xffu];
+  const uint4 row = table_row<I>(word.x, table);
   const u32 offset = 0x34003400u ^ ((0u - odd) & 0x80008000u);  // +0.25 or -0.25 in both halves
   const u32 abs_pairs[4] = {row.x, row.y, row.z, row.w};
   u32 pair[4];
@@ -36,7 +57,7 @@ __device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, const 
   place_pairs<I>(pair, a);
 }
 
-__device__ __forceinline__ void decode_e8p_word(uint2 word, const uint4* table, u32 (&a)[4][4]) {
+__device__ __forceinline__ void decode_e8p_word(uint2 word, u32 table, u32 (&a)[4][4]) {
   // Bit i of `parities` is the parity of code i's sign byte (bits i, i+4, ..., i+28 of word.y).
   u32 parities = word.y ^ (word.y >> 16);
   parities ^= parities >> 8;
@@ -45,9 +66,9 @@ __device__ __forceinline__ void decode_e8p_word(uint2 word, const uint4* table, 
 }
 
 // E81B (FORMAT.md 3): byte i of the repacked word is the code that plays the role of code i above.
-__device__ __forceinline__ void decode_e81b_word(u32 word, const uint4* table, u32 (&a)[4][4]) {
+__device__ __forceinline__ void decode_e81b_word(u32 word, u32 table, u32 (&a)[4][4]) {
   static_for<4>([&](auto i) {
-    const uint4 row = table[(word >> (8 * i.value)) & 0xffu];
+    const uint4 row = table_row<i.value>(word, table);
     const u32 pair[4] = {row.x, row.y, row.z, row.w};
     place_pairs<i.value>(pair, a);
   });

@@ -1,17 +1,25 @@
 // z = Wscale * sum_s c_s * (D_s u) for a slice of K, on the tensor cores, from compressed weights.
 //
-// Each warp owns one 16-row tile and walks the 64-column k-tiles of its CTA's K slice. Per
-// k-tile a lane loads one word per stage (8 bytes for E8P, 4 for repacked E81B) and the 16
-// activations its fragments need, decodes in registers (decode.cuh) and issues four mmas per
-// stage and 8-column batch tile. A ring of PREFETCH tiles keeps loads in flight ahead of use.
-// Every stage has its own fp32 accumulators, so c_s and Wscale are applied in fp32 as the
-// reference does. Partial results go to the workspace; the output transform adds the K slices.
+// A CTA has MATMUL_WARPS x K_WARPS warps: MATMUL_WARPS consecutive 16-row tiles, each walked by
+// K_WARPS warps that take every K_WARPS-th 64-column k-tile of the CTA's K slice. Per k-tile a
+// lane loads one word per stage (8 bytes for E8P, 4 for repacked E81B) and the 16 activations
+// its fragments need, decodes in registers (decode.cuh) and issues four mmas per stage and
+// 8-column batch tile. A ring of PREFETCH tiles keeps loads in flight ahead of use. Every stage
+// has its own fp32 accumulators, so c_s and Wscale are applied in fp32 as the reference does.
+// The K_WARPS partial results are added in shared memory in a fixed order; the K_SPLIT CTAs
+// along K write theirs to the workspace, where the output transform adds them.
+//
+// Dynamic shared memory: the codebooks (decode.cuh), then the K_WARPS reduction buffer.
 
 namespace glq {
 
+constexpr int TABLE_BYTES = 256 * TABLE_COPIES * 16;
+constexpr int E81B_TABLE_OFFSET = HAS_E8P ? TABLE_BYTES : 0;
+constexpr int REDUCE_OFFSET = (int(HAS_E8P) + int(HAS_E81B)) * TABLE_BYTES;
+
 struct TileOperands {
-  uint2 words[STAGES];          // E8P: the packed word; E81B: .x holds four repacked codes
-  u32 act[BATCH_TILES][8];      // fp16 pairs of u[column][64 k + 16t .. + 15]
+  uint2 words[STAGES];      // E8P: the packed word; E81B: .x holds four repacked codes
+  u32 act[BATCH_TILES][8];  // fp16 pairs of u[column][64 k + 16t .. + 15]
 };
 
 __device__ __forceinline__ void load_tile(const Weights& w, const u16* __restrict__ u, int batch, int batch_base,
@@ -41,7 +49,7 @@ __device__ __forceinline__ void load_tile(const Weights& w, const u16* __restric
   }
 }
 
-__device__ __forceinline__ void multiply_tile(const TileOperands& op, const uint4* e8p_table, const uint4* e81b_table,
+__device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_table, u32 e81b_table,
                                               float (&acc)[STAGES][BATCH_TILES][4]) {
   static_for<STAGES>([&](auto s) {
     u32 a[4][4];
@@ -58,44 +66,93 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, const uint
   });
 }
 
+__device__ __forceinline__ u32 shared_address(const void* pointer) {
+  u64 address;
+  asm("cvta.to.shared.u64 %0, %1;" : "=l"(address) : "l"(pointer));
+  return u32(address);
+}
+
 }  // namespace glq
 
-extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * 32)
+extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32)
 glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
   using namespace glq;
-  __shared__ uint4 e8p_table[HAS_E8P ? 256 : 1];
-  __shared__ uint4 e81b_table[HAS_E81B ? 256 : 1];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
-    if constexpr (HAS_E8P) e8p_table[i] = E8P_ABS_HALVES[i];
-    if constexpr (HAS_E81B) e81b_table[i] = E81B_HALVES[i];
+  extern __shared__ __align__(16) uint4 matmul_shared[];
+  for (int i = threadIdx.x; i < 256 * TABLE_COPIES; i += blockDim.x) {
+    if constexpr (HAS_E8P) matmul_shared[i] = E8P_ABS_HALVES[i >> TABLE_COPIES_LOG2];
+    if constexpr (HAS_E81B) matmul_shared[E81B_TABLE_OFFSET / 16 + i] = E81B_HALVES[i >> TABLE_COPIES_LOG2];
   }
   __syncthreads();
 
   const int lane = threadIdx.x & 31;
-  const int row_tile = blockIdx.y * MATMUL_WARPS + (threadIdx.x >> 5);
-  if (row_tile >= M_TILES) return;
+  const int row_warp = (threadIdx.x >> 5) % MATMUL_WARPS;
+  const int k_warp = (threadIdx.x >> 5) / MATMUL_WARPS;
+  const int row_tile = blockIdx.y * MATMUL_WARPS + row_warp;
+  const bool active = row_tile < M_TILES;  // the last CTA may hang over the end; it still joins the barriers
   const int batch_base = blockIdx.x * BATCH_TILES * 8;
-  const int k_begin = blockIdx.z * K_TILES_PER_SPLIT;
-  const int k_end = min(K_TILES, k_begin + K_TILES_PER_SPLIT);
+  const int k_first = blockIdx.z * K_TILES_PER_SPLIT + k_warp;
+  const int k_end = min(K_TILES, (int(blockIdx.z) + 1) * K_TILES_PER_SPLIT);
+  const int tiles = active && k_first < k_end ? (k_end - k_first + K_WARPS - 1) / K_WARPS : 0;
+  const u32 lane_table = shared_address(matmul_shared) + (lane % TABLE_COPIES) * 16;
+  const u32 e8p_table = lane_table;
+  const u32 e81b_table = lane_table + E81B_TABLE_OFFSET;
 
   float acc[STAGES][BATCH_TILES][4] = {};
   TileOperands ring[PREFETCH];
 #pragma unroll
   for (int p = 0; p < PREFETCH; ++p) {
-    if (k_begin + p < k_end) load_tile(w, u, batch, batch_base, row_tile, k_begin + p, lane, ring[p]);
+    if (p < tiles) load_tile(w, u, batch, batch_base, row_tile, k_first + p * K_WARPS, lane, ring[p]);
   }
-  for (int k = k_begin; k < k_end; k += PREFETCH) {
+  for (int j = 0; j < tiles; j += PREFETCH) {
 #pragma unroll
     for (int p = 0; p < PREFETCH; ++p) {
-      if (k + p < k_end) {
+      if (j + p < tiles) {
         const TileOperands current = ring[p];
-        if (k + p + PREFETCH < k_end) load_tile(w, u, batch, batch_base, row_tile, k + p + PREFETCH, lane, ring[p]);
+        if (j + p + PREFETCH < tiles) {
+          load_tile(w, u, batch, batch_base, row_tile, k_first + (j + p + PREFETCH) * K_WARPS, lane, ring[p]);
+        }
         multiply_tile(current, e8p_table, e81b_table, acc);
       }
     }
   }
 
-  // Accumulator e of batch tile nb: row 2g + (e >> 1), batch column 8 nb + 2t + (e & 1).
+  // z[nb][e]: row 2g + (e >> 1), batch column 8 nb + 2t + (e & 1) of this warp's tile and K part.
+  float z[BATCH_TILES][4];
+#pragma unroll
+  for (int nb = 0; nb < BATCH_TILES; ++nb) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float sum = acc[0][nb][e];
+#pragma unroll
+      for (int s = 1; s < STAGES; ++s) sum += w.inv_resid_scale[s - 1] * acc[s][nb][e];
+      z[nb][e] = w.wscale * sum;
+    }
+  }
+  if constexpr (K_WARPS > 1) {
+    // Lane-fastest layout: the stores and loads of a warp hit 32 different banks.
+    float* reduce = reinterpret_cast<float*>(reinterpret_cast<char*>(matmul_shared) + REDUCE_OFFSET);
+    auto slot = [&](int kw, int nb, int e) {
+      return reduce + ((((kw - 1) * MATMUL_WARPS + row_warp) * BATCH_TILES + nb) * 4 + e) * 32 + lane;
+    };
+    if (k_warp > 0) {
+#pragma unroll
+      for (int nb = 0; nb < BATCH_TILES; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) *slot(k_warp, nb, e) = z[nb][e];
+      }
+    }
+    __syncthreads();
+    if (k_warp > 0) return;
+    for (int kw = 1; kw < K_WARPS; ++kw) {
+#pragma unroll
+      for (int nb = 0; nb < BATCH_TILES; ++nb) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) z[nb][e] += *slot(kw, nb, e);
+      }
+    }
+  }
+  if (!active) return;
+
   const int g = lane >> 2, t = lane & 3;
   const int row = row_tile * 16 + 2 * g;
 #pragma unroll
@@ -104,14 +161,8 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
     for (int half = 0; half < 2; ++half) {
       const int column = batch_base + nb * 8 + 2 * t + half;
       if (column >= batch) continue;
-      float z0 = acc[0][nb][half], z1 = acc[0][nb][2 + half];
-#pragma unroll
-      for (int s = 1; s < STAGES; ++s) {
-        z0 += w.inv_resid_scale[s - 1] * acc[s][nb][half];
-        z1 += w.inv_resid_scale[s - 1] * acc[s][nb][2 + half];
-      }
       float2* out = reinterpret_cast<float2*>(partial + (size_t(blockIdx.z) * batch + column) * M_PAD + row);
-      *out = make_float2(w.wscale * z0, w.wscale * z1);
+      *out = make_float2(z[nb][half], z[nb][2 + half]);
     }
   }
 }

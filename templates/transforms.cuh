@@ -1,14 +1,60 @@
-// The two Hadamard sides of the layer (FORMAT.md section 1), one thread block per
-// (Hadamard block, batch row).
+// The two Hadamard sides of the layer (FORMAT.md section 1), split so that every block of any
+// size is transformed by many thread blocks. A Hadamard block of b = R * CHUNK elements is
+// H_b = (H_R (x) I_CHUNK)(I_R (x) H_CHUNK): the chunk pass transforms each run of CHUNK
+// consecutive elements (bits 0 .. log2 CHUNK - 1) in shared memory, one thread block per
+// (chunk, batch row); the strided pass then transforms the R elements CHUNK apart (the high
+// bits) in registers, one thread per column. Blocks of at most CHUNK elements need only the
+// chunk pass. Which chunks and blocks exist is in the specialization's tables.
 
-// u = fp16(H_n (SV * [x, 0...])): the activations the matmul kernel multiplies.
+namespace glq {
+
+// R values in registers, already loaded; butterflies over all of them.
+template <int R, class Load, class Store>
+__device__ __forceinline__ void strided_transform(Load&& load, Store&& store) {
+  float v[R];
+#pragma unroll
+  for (int q = 0; q < R; ++q) v[q] = load(q);
+  butterflies<R>(v);
+  const float scale = rsqrtf(float(R));
+#pragma unroll
+  for (int q = 0; q < R; ++q) store(q, v[q] * scale);
+}
+
+// Dispatches the strided pass on the block's R (a power of two from 2 to MAX_STRIDED_R).
+template <class Load, class Store>
+__device__ __forceinline__ void strided_pass(int log_r, Load&& load, Store&& store) {
+  switch (log_r) {
+    case 1: strided_transform<2>(load, store); break;
+    case 2: strided_transform<4>(load, store); break;
+    case 3: strided_transform<8>(load, store); break;
+    case 4: strided_transform<16>(load, store); break;
+    default: strided_transform<32>(load, store); break;
+  }
+}
+
+__device__ __forceinline__ float input_value(const glq::Weights& w, const u16* x_row, int column) {
+  return column < IN_FEATURES ? act_to_f32(x_row[column]) * f16_to_f32(w.sv[column]) : 0.0f;
+}
+
+__device__ __forceinline__ void store_output(const glq::Weights& w, u16* y_row, int feature, float value) {
+  if (feature >= OUT_FEATURES) return;
+  float result = f16_to_f32(w.su[feature]) * value;
+  if constexpr (HAS_BIAS) result += act_to_f32(w.bias[feature]);
+  y_row[feature] = f32_to_act(result);
+}
+
+}  // namespace glq
+
+// Chunk pass of the input side: SV * x, then H over each chunk; u (fp16) when the chunk is its
+// whole block, else fp32 into `staged` for the strided pass.
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
-glq_input_transform(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u) {
+glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u, float* __restrict__ staged) {
   using namespace glq;
   extern __shared__ float transform_buffer[];
-  const int offset = IN_BLOCK_OFFSET[blockIdx.x];
+  const int offset = IN_CHUNK_OFFSET[blockIdx.x];
+  const int log_chunk = IN_CHUNK_LOG2[blockIdx.x];
+  const bool final_pass = IN_CHUNK_FINAL[blockIdx.x];
   const u16* x_row = x + size_t(blockIdx.y) * IN_FEATURES;
-  u16* u_row = u + size_t(blockIdx.y) * N_PAD + offset;
   auto load16 = [&](int i, float (&v)[16]) {
     const int column = offset + i;
     if constexpr (IN_FEATURES % 8 == 0) {
@@ -21,33 +67,50 @@ glq_input_transform(glq::Weights w, const u16* __restrict__ x, u16* __restrict__
         const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-          const u16 bits = u16(words[e >> 1] >> (16 * (e & 1)));
-          v[8 * half + e] = act_to_f32(bits) * f16_to_f32(w.sv[c + e]);
+          v[8 * half + e] = act_to_f32(u16(words[e >> 1] >> (16 * (e & 1)))) * f16_to_f32(w.sv[c + e]);
         }
       }
     } else {
 #pragma unroll
-      for (int e = 0; e < 16; ++e) {
-        const int c = column + e;
-        v[e] = c < IN_FEATURES ? act_to_f32(x_row[c]) * f16_to_f32(w.sv[c]) : 0.0f;
-      }
+      for (int e = 0; e < 16; ++e) v[e] = input_value(w, x_row, column + e);
     }
   };
-  auto store = [&](int i, float value) { u_row[i] = f32_to_f16(value); };
-  hadamard_block(transform_buffer, IN_BLOCK_LOG2[blockIdx.x], load16, store);
+  const size_t row_base = size_t(blockIdx.y) * N_PAD + offset;
+  auto store = [&](int i, float value) {
+    if (final_pass) u[row_base + i] = f32_to_f16(value);
+    else staged[row_base + i] = value;
+  };
+  hadamard_block(transform_buffer, log_chunk, load16, store);
 }
 
-// y = SU * (H_m z) (+ bias), where z is the sum of the matmul kernel's K_SPLIT partial
-// results, added in a fixed order so that every run gives the same bits.
+// Strided pass of the input side, for blocks larger than a chunk.
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
-glq_output_transform(glq::Weights w, const float* __restrict__ partial, u16* __restrict__ y, int batch) {
+glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
+  using namespace glq;
+  const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;  // within the strided blocks
+  const int block = column / TRANSFORM_CHUNK;
+  const size_t base = size_t(blockIdx.y) * N_PAD + IN_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
+  strided_pass(
+      IN_STRIDED_LOG2R[block], [&](int q) { return staged[base + size_t(q) * TRANSFORM_CHUNK]; },
+      [&](int q, float value) { u[base + size_t(q) * TRANSFORM_CHUNK] = f32_to_f16(value); });
+}
+
+// Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results (added in a
+// fixed order, so every run gives the same bits), then H over each chunk; y = SU * . + bias
+// when the chunk is its whole block, else fp32 into `staged`.
+extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
+glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __restrict__ y, float* __restrict__ staged,
+                  int batch) {
   using namespace glq;
   extern __shared__ float transform_buffer[];
-  const int offset = OUT_BLOCK_OFFSET[blockIdx.x];
+  const int offset = OUT_CHUNK_OFFSET[blockIdx.x];
+  const int log_chunk = OUT_CHUNK_LOG2[blockIdx.x];
+  const bool final_pass = OUT_CHUNK_FINAL[blockIdx.x];
   const int row = blockIdx.y;
   auto load16 = [&](int i, float (&v)[16]) {
 #pragma unroll
     for (int e = 0; e < 16; ++e) v[e] = 0.0f;
+#pragma unroll
     for (int part = 0; part < K_SPLIT; ++part) {
       const float4* p = reinterpret_cast<const float4*>(partial + (size_t(part) * batch + row) * M_PAD + offset + i);
 #pragma unroll
@@ -62,11 +125,22 @@ glq_output_transform(glq::Weights w, const float* __restrict__ partial, u16* __r
   };
   u16* y_row = y + size_t(row) * OUT_FEATURES;
   auto store = [&](int i, float value) {
-    const int feature = offset + i;
-    if (feature >= OUT_FEATURES) return;
-    float result = f16_to_f32(w.su[feature]) * value;
-    if constexpr (HAS_BIAS) result += act_to_f32(w.bias[feature]);
-    y_row[feature] = f32_to_act(result);
+    if (final_pass) store_output(w, y_row, offset + i, value);
+    else staged[size_t(row) * M_PAD + offset + i] = value;
   };
-  hadamard_block(transform_buffer, OUT_BLOCK_LOG2[blockIdx.x], load16, store);
+  hadamard_block(transform_buffer, log_chunk, load16, store);
+}
+
+// Strided pass of the output side, for blocks larger than a chunk.
+extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
+glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __restrict__ y) {
+  using namespace glq;
+  const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;
+  const int block = column / TRANSFORM_CHUNK;
+  const int first = OUT_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
+  const float* staged_row = staged + size_t(blockIdx.y) * M_PAD;
+  u16* y_row = y + size_t(blockIdx.y) * OUT_FEATURES;
+  strided_pass(
+      OUT_STRIDED_LOG2R[block], [&](int q) { return staged_row[first + q * TRANSFORM_CHUNK]; },
+      [&](int q, float value) { store_output(w, y_row, first + q * TRANSFORM_CHUNK, value); });
 }

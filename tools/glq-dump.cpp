@@ -59,14 +59,20 @@ nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
                        {"static_shared_bytes", r.shared_bytes}});
   }
   const int batch = g.batch_bucket;
-  auto grid = [](Dim3 d) { return nlohmann::json::array({d.x, d.y, d.z}); };
-  info["launch_at_bucket"] = {
-      {"input_transform", {{"grid", grid(plan.input_grid(batch))}, {"threads", plan.input_transform.threads},
-                           {"dynamic_shared_bytes", plan.input_transform.dynamic_shared_bytes}}},
-      {"matmul", {{"grid", grid(plan.matmul_grid(batch))}, {"threads", plan.matmul.threads}}},
-      {"output_transform", {{"grid", grid(plan.output_grid(batch))}, {"threads", plan.output_transform.threads},
-                            {"dynamic_shared_bytes", plan.output_transform.dynamic_shared_bytes}}},
-      {"workspace_bytes", plan.workspace_bytes(batch)}};
+  auto& launches = info["launches_at_bucket"] = nlohmann::json::array();
+  auto add = [&](const KernelLaunch& launch, Dim3 grid) {
+    if (launch.name.empty()) return;
+    launches.push_back({{"kernel", launch.name},
+                        {"grid", {grid.x, grid.y, grid.z}},
+                        {"threads", launch.threads},
+                        {"dynamic_shared_bytes", launch.dynamic_shared_bytes}});
+  };
+  add(plan.input_chunks, plan.input_chunks_grid(batch));
+  add(plan.input_strided, plan.input_strided_grid(batch));
+  add(plan.matmul, plan.matmul_grid(batch));
+  add(plan.output_chunks, plan.output_chunks_grid(batch));
+  add(plan.output_strided, plan.output_strided_grid(batch));
+  info["workspace_bytes_at_bucket"] = plan.workspace_bytes(batch);
   return info;
 }
 
@@ -85,13 +91,12 @@ std::string info_text(const nlohmann::json& info) {
                         k["registers"].get<int>(), k["spill_store_bytes"].get<int>(), k["spill_load_bytes"].get<int>(),
                         k["stack_bytes"].get<int>(), k["static_shared_bytes"].get<int>());
   }
-  text += "launch at the bucket's batch\n";
-  for (const char* name : {"input_transform", "matmul", "output_transform"}) {
-    const auto& l = info["launch_at_bucket"][name];
-    text += fmt::format("  {:<20} grid {} x {} threads, {} bytes dynamic smem\n", name, l["grid"].dump(),
-                        l["threads"].get<unsigned>(), l.value("dynamic_shared_bytes", 0u));
+  text += "launches at the bucket's batch, in order\n";
+  for (const auto& l : info["launches_at_bucket"]) {
+    text += fmt::format("  {:<20} grid {} x {} threads, {} bytes dynamic smem\n", l["kernel"].get<std::string>(),
+                        l["grid"].dump(), l["threads"].get<unsigned>(), l["dynamic_shared_bytes"].get<unsigned>());
   }
-  text += fmt::format("  workspace            {} bytes\n", info["launch_at_bucket"]["workspace_bytes"].get<size_t>());
+  text += fmt::format("  workspace            {} bytes\n", info["workspace_bytes_at_bucket"].get<size_t>());
   return text;
 }
 
