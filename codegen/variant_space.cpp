@@ -9,7 +9,7 @@
 namespace glqjit {
 namespace {
 
-constexpr int kMaxRingAndAccumulatorRegisters = 160;  // leaves room for decode and addressing under 255
+constexpr int kMaxRingAndAccumulatorRegisters = 160;
 constexpr size_t kMaxPartialBytes = size_t(512) << 20;
 constexpr int kMinTilesPerWarp = 4;  // below this the prefetch ring has nothing to overlap
 
@@ -23,8 +23,10 @@ int floor_power_of_two(int64_t value) {
   return p;
 }
 
+// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words and activations) and
+// accumulators; ptxas needs about 30 more for decoding and addressing.
 int register_estimate(int stages, const Variant& v) {
-  return v.prefetch * (2 * stages + 8 * v.batch_tiles) + 4 * stages * v.batch_tiles;
+  return (v.prefetch + 1) * (2 * stages + 8 * v.batch_tiles) + 4 * stages * v.batch_tiles;
 }
 
 }  // namespace
@@ -99,6 +101,8 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   Variant v;
   v.batch_tiles = std::min(floor_power_of_two(std::max(1, batch_bucket / 8)), floor_power_of_two(std::max(1, 16 / stages)));
   v.batch_tiles = std::min(v.batch_tiles, 8);
+  v.prefetch = 1;
+  while (v.batch_tiles > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) v.batch_tiles /= 2;
   // Two codebooks share the shared memory that one would have alone.
   v.table_copies = has_e81b ? 4 : 8;
   const LaunchPlan plan = make_launch_plan(spec, v);
@@ -114,7 +118,10 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
   v.warps = std::max(1, 8 / v.k_warps);  // CTAs of 8 warps
   const int tiles_per_warp = (plan.k_tiles + v.k_split * v.k_warps - 1) / (v.k_split * v.k_warps);
-  v.prefetch = std::min(4, tiles_per_warp);
+  // Two tiles ahead keep about 16-24 KB in flight per SM at the occupancy this allows (ptxas
+  // gives 63-79 registers at 2-4 bpw, batch 1); four cost 90-115 registers and a third of the
+  // resident warps.
+  v.prefetch = std::min(2, tiles_per_warp);
   while (v.prefetch > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) --v.prefetch;
   if (auto violation = variant_violation(spec, batch_bucket, arch, v)) {
     throw Error(Status::unsupported_shape,

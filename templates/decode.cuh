@@ -43,15 +43,15 @@ __device__ __forceinline__ void place_pairs(const u32 (&pair)[4], u32 (&a)[4][4]
 // j + 4 of the sign byte) at bits 15 and 31, the fp16 sign positions.
 template <int I>
 __device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, u32 table, u32 (&a)[4][4]) {
-  const u32 odd = (parities >> I) & 1u;
+  const u32 odd = u32(int(parities << (31 - I)) >> 31);  // all ones when code I's sign byte is odd
   const uint4 row = table_row<I>(word.x, table);
-  const u32 offset = 0x34003400u ^ ((0u - odd) & 0x80008000u);  // +0.25 or -0.25 in both halves
+  const u32 offset = 0x34003400u ^ (odd & 0x80008000u);  // +0.25 or -0.25 in both halves
   const u32 abs_pairs[4] = {row.x, row.y, row.z, row.w};
   u32 pair[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     u32 signs = (word.y << (15 - 4 * j - I)) & 0x80008000u;
-    if (j == 0) signs ^= odd << 15;  // an odd sign byte toggles its bit 0
+    if (j == 0) signs ^= odd & 0x8000u;  // an odd sign byte toggles its bit 0
     pair[j] = add_f16x2(abs_pairs[j] ^ signs, offset);
   }
   place_pairs<I>(pair, a);

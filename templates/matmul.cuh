@@ -22,24 +22,30 @@ struct TileOperands {
   u32 act[BATCH_TILES][8];  // fp16 pairs of u[column][64 k + 16t .. + 15]
 };
 
-__device__ __forceinline__ void load_tile(const Weights& w, const u16* __restrict__ u, int batch, int batch_base,
-                                          int row_tile, int k_tile, int lane, TileOperands& op) {
-  const size_t word_index = (size_t(row_tile) * K_TILES + k_tile) * 32 + lane;
+// Where a warp's tiles start: the lane's word of its first tile in every stage, and its 16
+// activations of that tile in every batch tile (null where the lane's batch column is empty).
+// Tile j of the warp is K_WARPS * j tiles further on.
+struct TileCursor {
+  const void* words[STAGES];
+  const uint4* act[BATCH_TILES];
+};
+constexpr int WORDS_PER_STEP = K_WARPS * 32;  // words between a warp's consecutive tiles
+constexpr int ACT_PER_STEP = K_WARPS * 64 / 8;  // uint4 (8 activations) between them
+
+__device__ __forceinline__ void load_tile(const TileCursor& cursor, int j, TileOperands& op) {
   static_for<STAGES>([&](auto s) {
     if constexpr (stage_kind(s.value) == StageKind::e8p) {
-      op.words[s.value] = load_streaming_u32x2(static_cast<const uint2*>(w.stage[s.value]) + word_index);
+      op.words[s.value] = load_streaming_u32x2(static_cast<const uint2*>(cursor.words[s.value]) + j * WORDS_PER_STEP);
     } else {
-      op.words[s.value] = make_uint2(load_streaming_u32(static_cast<const u32*>(w.stage[s.value]) + word_index), 0);
+      op.words[s.value] =
+          make_uint2(load_streaming_u32(static_cast<const u32*>(cursor.words[s.value]) + j * WORDS_PER_STEP), 0);
     }
   });
-  const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
-    const int column = nb * 8 + g;
-    const int row = batch_base + column;
     uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
-    if (column < BATCH_BUCKET && row < batch) {
-      const uint4* p = reinterpret_cast<const uint4*>(u + size_t(row) * N_PAD + k_tile * 64 + t * 16);
+    if (cursor.act[nb] != nullptr) {
+      const uint4* p = cursor.act[nb] + j * ACT_PER_STEP;
       lo = p[0];
       hi = p[1];
     }
@@ -97,21 +103,36 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   const u32 e8p_table = lane_table;
   const u32 e81b_table = lane_table + E81B_TABLE_OFFSET;
 
+  TileCursor cursor;
+  const size_t first_word = (size_t(row_tile) * K_TILES + k_first) * 32 + lane;
+  static_for<STAGES>([&](auto s) {
+    const size_t bytes = stage_kind(s.value) == StageKind::e8p ? 8 : 4;
+    cursor.words[s.value] = static_cast<const char*>(w.stage[s.value]) + first_word * bytes;
+  });
+#pragma unroll
+  for (int nb = 0; nb < BATCH_TILES; ++nb) {
+    const int column = nb * 8 + (lane >> 2);
+    const int row = batch_base + column;
+    cursor.act[nb] = column < BATCH_BUCKET && row < batch
+                         ? reinterpret_cast<const uint4*>(u + size_t(row) * N_PAD + k_first * 64 + (lane & 3) * 16)
+                         : nullptr;
+  }
+
+  // A ring of PREFETCH + 1 slots, unrolled so that slot indices are constants: tile j is
+  // multiplied from slot j % RING while tile j + PREFETCH loads into the slot freed last.
+  constexpr int RING = PREFETCH + 1;
   float acc[STAGES][BATCH_TILES][4] = {};
-  TileOperands ring[PREFETCH];
+  TileOperands ring[RING];
 #pragma unroll
   for (int p = 0; p < PREFETCH; ++p) {
-    if (p < tiles) load_tile(w, u, batch, batch_base, row_tile, k_first + p * K_WARPS, lane, ring[p]);
+    if (p < tiles) load_tile(cursor, p, ring[p]);
   }
-  for (int j = 0; j < tiles; j += PREFETCH) {
+  for (int j = 0; j < tiles; j += RING) {
 #pragma unroll
-    for (int p = 0; p < PREFETCH; ++p) {
+    for (int p = 0; p < RING; ++p) {
       if (j + p < tiles) {
-        const TileOperands current = ring[p];
-        if (j + p + PREFETCH < tiles) {
-          load_tile(w, u, batch, batch_base, row_tile, k_first + (j + p + PREFETCH) * K_WARPS, lane, ring[p]);
-        }
-        multiply_tile(current, e8p_table, e81b_table, acc);
+        if (j + p + PREFETCH < tiles) load_tile(cursor, j + p + PREFETCH, ring[(p + PREFETCH) % RING]);
+        multiply_tile(ring[p], e8p_table, e81b_table, acc);
       }
     }
   }
