@@ -1,0 +1,1148 @@
+// glq-bench: times glqjit's whole linear layers against cuBLAS fp16 and the memory roofline
+// under the protocol of BENCHMARK.md: cold weights (copies over 300 MB), 20 rounds over all
+// copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codegen/nvrtc.hpp"
+#include "codegen/spec.hpp"
+#include "codegen/variant.hpp"
+#include "format/geometry.hpp"
+#include "format/layer.hpp"
+#include "runtime/context.hpp"
+#include "runtime/driver.hpp"
+#include "runtime/linear.hpp"
+#include "tools/bench_cublas.hpp"
+#include "tools/bench_nvml.hpp"
+#include "tools/tool_main.hpp"
+
+#ifndef GLQJIT_VERSION
+#define GLQJIT_VERSION ""
+#endif
+
+namespace glqjit {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// BENCHMARK.md: the copies a measurement rotates among hold more than this many weight bytes
+// (six times the H100's 50 MB L2), so that weights come from HBM.
+constexpr double kColdBytes = 300e6;
+constexpr int kMinCopies = 2;
+constexpr size_t kProbeBytes = size_t(1) << 30;  // the streaming-read probe reads 1 GiB
+constexpr int kProbeWarmups = 2;
+constexpr int kProbeRuns = 10;
+constexpr size_t kFiniteCheckValues = size_t(4) << 20;  // outputs checked for NaN/Inf after the eager run
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+struct Shape {
+  int64_t out = 0;  // out_features
+  int64_t in = 0;   // in_features
+  std::string name() const { return fmt::format("{}x{}", out, in); }
+  bool operator==(const Shape&) const = default;
+};
+
+// The shapes of BENCHMARK.md's reference table (those with published numbers to compare to).
+const std::vector<Shape> kDefaultShapes = {{4096, 4096}, {6144, 4096},  {28672, 4096}, {4096, 14336},
+                                           {8192, 8192}, {8192, 28672}, {57344, 8192}, {2048, 2048}};
+
+// BENCHMARK.md's whole shape set: every projection of the three models, then the merged shapes.
+const std::vector<Shape> kBenchmarkShapes = {
+    {4096, 4096}, {1024, 4096},  {14336, 4096}, {4096, 14336},  // Llama-3-8B q/o, k/v, gate/up, down
+    {8192, 8192}, {1024, 8192},  {28672, 8192}, {8192, 28672},  // Llama-3-70B
+    {2048, 2048}, {512, 2048},   {11008, 2048}, {2048, 11008},  // SmolLM3-3B
+    {6144, 4096}, {28672, 4096}, {57344, 8192}};                // merged qkv, gate_up (8B), gate_up (70B)
+
+std::optional<int64_t> parse_count(std::string_view text) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// "OUTxIN", e.g. 28672x4096; `why` says what is wrong otherwise.
+std::optional<Shape> parse_shape(const std::string& text, std::string& why) {
+  const size_t x = text.find_first_of("xX");
+  if (x == std::string::npos) {
+    why = fmt::format("shape '{}' is not OUTxIN (out_features x in_features, e.g. 28672x4096)", text);
+    return std::nullopt;
+  }
+  const auto out = parse_count(std::string_view(text).substr(0, x));
+  const auto in = parse_count(std::string_view(text).substr(x + 1));
+  if (!out || !in) {
+    why = fmt::format("shape '{}' is not OUTxIN with two whole numbers (e.g. 28672x4096)", text);
+    return std::nullopt;
+  }
+  if (*out < 1 || *in < 1 || *out > kMaxFeatures || *in > kMaxFeatures) {
+    why = fmt::format("shape '{}': features must be from 1 to {}", text, kMaxFeatures);
+    return std::nullopt;
+  }
+  return Shape{*out, *in};
+}
+
+struct Options {
+  std::vector<std::string> shapes;
+  std::string shape_set = "default";
+  std::vector<int> bpw = {2, 3, 4};
+  std::vector<int> batches = {1};
+  int device = 0;
+  std::string cache, json, csv;
+  bool no_cublas = false;
+  int rounds = 20;
+  int replays = 5;
+};
+
+template <class T>
+std::vector<T> unique_in_order(const std::vector<T>& values) {
+  std::vector<T> unique;
+  for (const T& value : values) {
+    if (std::find(unique.begin(), unique.end(), value) == unique.end()) unique.push_back(value);
+  }
+  return unique;
+}
+
+std::vector<Shape> chosen_shapes(const Options& options) {
+  if (options.shapes.empty()) return options.shape_set == "benchmark" ? kBenchmarkShapes : kDefaultShapes;
+  std::vector<Shape> shapes;
+  for (const std::string& text : options.shapes) {
+    std::string why;
+    const auto shape = parse_shape(text, why);
+    if (!shape) throw Error(Status::invalid_argument, why);  // the validator already refused it
+    shapes.push_back(*shape);
+  }
+  return unique_in_order(shapes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small things
+
+void progress(const std::string& line) {
+  std::fprintf(stderr, "glq-bench: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+std::string format_bytes(double bytes) {
+  if (bytes >= 1e9) return fmt::format("{:.2f} GB", bytes / 1e9);
+  if (bytes >= 1e6) return fmt::format("{:.1f} MB", bytes / 1e6);
+  if (bytes >= 1e3) return fmt::format("{:.1f} kB", bytes / 1e3);
+  return fmt::format("{:.0f} B", bytes);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return kNaN;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[64] = {};
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// Runs a shell command and returns its first line of output, or "" when it fails.
+std::string command_line_output(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  char buffer[256] = {};
+  std::string line;
+  if (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) line = buffer;
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+  }
+  const int status = pclose(pipe);
+  if (status != 0) return "";
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
+// The commit the binary was built from (the git checkout it sits in), "+dirty" when tracked
+// files differ from it; "" when unknown.
+std::string source_commit() {
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return "";
+  std::string dir = exe.parent_path().string();
+  std::string quoted = "'";
+  for (char c : dir) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  const std::string commit = command_line_output("git -C " + quoted + " rev-parse --short=12 HEAD 2>/dev/null");
+  if (commit.empty()) return "";
+  const std::string dirty =
+      command_line_output("git -C " + quoted + " status --porcelain --untracked-files=no 2>/dev/null | head -n 1");
+  return dirty.empty() ? commit : commit + "+dirty";
+}
+
+// Fails early (before minutes of measuring) when an output file cannot be written.
+void check_writable(const std::string& path, const char* option) {
+  if (path.empty()) return;
+  std::ofstream file(path, std::ios::app);
+  if (!file)
+    throw Error(Status::invalid_argument, fmt::format("{} {}: cannot open the file for writing", option, path));
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << text;
+    if (!file) throw Error(Status::invalid_argument, fmt::format("cannot write {}", temporary));
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) throw Error(Status::invalid_argument, fmt::format("cannot write {}: {}", path, error.message()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device objects (the context is current for the whole run, so they free in their destructors)
+
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  DeviceMemory(size_t bytes, const std::string& what) : bytes_(bytes) {
+    check_cuda(driver().cuMemAlloc(&pointer_, std::max<size_t>(bytes, 256)),
+               fmt::format("allocating {} for {}", format_bytes(double(bytes)), what));
+  }
+  ~DeviceMemory() { reset(); }
+  DeviceMemory(DeviceMemory&& other) noexcept
+      : pointer_(std::exchange(other.pointer_, 0)), bytes_(std::exchange(other.bytes_, 0)) {}
+  DeviceMemory& operator=(DeviceMemory&& other) noexcept {
+    if (this != &other) {
+      reset();
+      pointer_ = std::exchange(other.pointer_, 0);
+      bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+  }
+
+  CUdeviceptr get() const { return pointer_; }
+  size_t bytes() const { return bytes_; }
+  void upload(const void* host, size_t bytes, const std::string& what) const {
+    check_cuda(driver().cuMemcpyHtoD(pointer_, host, bytes), "uploading " + what);
+  }
+
+ private:
+  void reset() {
+    if (pointer_ != 0) driver().cuMemFree(pointer_);
+    pointer_ = 0;
+  }
+  CUdeviceptr pointer_ = 0;
+  size_t bytes_ = 0;
+};
+
+class Stream {
+ public:
+  // A blocking stream (it waits for the legacy stream, where uploads and the E81B repack go),
+  // not the default stream: stream capture needs one.
+  Stream() { check_cuda(driver().cuStreamCreate(&stream_, CU_STREAM_DEFAULT), "cuStreamCreate"); }
+  ~Stream() { driver().cuStreamDestroy(stream_); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  CUstream get() const { return stream_; }
+  void synchronize(const std::string& what) const {
+    check_cuda(driver().cuStreamSynchronize(stream_), "waiting for " + what);
+  }
+
+ private:
+  CUstream stream_ = nullptr;
+};
+
+class Event {
+ public:
+  Event() { check_cuda(driver().cuEventCreate(&event_, CU_EVENT_DEFAULT), "cuEventCreate"); }
+  ~Event() { driver().cuEventDestroy(event_); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  CUevent get() const { return event_; }
+
+ private:
+  CUevent event_ = nullptr;
+};
+
+// Milliseconds between two events recorded around work on `stream`.
+class EventTimer {
+ public:
+  void start(CUstream stream) { check_cuda(driver().cuEventRecord(start_.get(), stream), "cuEventRecord"); }
+  double stop_ms(CUstream stream) {
+    check_cuda(driver().cuEventRecord(stop_.get(), stream), "cuEventRecord");
+    check_cuda(driver().cuEventSynchronize(stop_.get()), "waiting for a timed run");
+    float ms = 0;
+    check_cuda(driver().cuEventElapsedTime(&ms, start_.get(), stop_.get()), "cuEventElapsedTime");
+    return double(ms);
+  }
+
+ private:
+  Event start_, stop_;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  ~Graph() {
+    if (exec_ != nullptr) driver().cuGraphExecDestroy(exec_);
+    if (graph_ != nullptr) driver().cuGraphDestroy(graph_);
+  }
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // Captures what `enqueue` puts on `stream` and instantiates it; a failure ends the capture.
+  void capture(CUstream stream, const std::function<void()>& enqueue) {
+    const Driver& d = driver();
+    check_cuda(d.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+    try {
+      enqueue();
+    } catch (...) {
+      CUgraph broken = nullptr;
+      d.cuStreamEndCapture(stream, &broken);
+      if (broken != nullptr) d.cuGraphDestroy(broken);
+      throw;
+    }
+    check_cuda(d.cuStreamEndCapture(stream, &graph_),
+               "cuStreamEndCapture (the capture was invalidated by a call that is not allowed in a graph)");
+    check_cuda(d.cuGraphInstantiate(&exec_, graph_, 0), "cuGraphInstantiate");
+  }
+  void launch(CUstream stream) const { check_cuda(driver().cuGraphLaunch(exec_, stream), "cuGraphLaunch"); }
+
+ private:
+  CUgraph graph_ = nullptr;
+  CUgraphExec exec_ = nullptr;
+};
+
+struct Timing {
+  double median_us = kNaN;          // per call
+  std::vector<double> per_call_us;  // one per timed replay
+};
+
+// The protocol's measurement: `enqueue` puts `calls` layer calls on `stream` (rounds over all
+// copies); captured once, replayed once to warm up, then `replays` times under CUDA events.
+Timing time_graph(CUstream stream, int calls, int replays, const std::function<void()>& enqueue) {
+  Graph graph;
+  graph.capture(stream, enqueue);
+  graph.launch(stream);
+  check_cuda(driver().cuStreamSynchronize(stream), "waiting for the warm-up replay");
+  EventTimer timer;
+  Timing timing;
+  for (int r = 0; r < replays; ++r) {
+    timer.start(stream);
+    graph.launch(stream);
+    timing.per_call_us.push_back(timer.stop_ms(stream) * 1000.0 / calls);
+  }
+  timing.median_us = median(timing.per_call_us);
+  return timing;
+}
+
+// Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
+bool finite_f16(const DeviceMemory& y, size_t count) {
+  count = std::min(count, kFiniteCheckValues);
+  std::vector<uint16_t> host(count);
+  check_cuda(driver().cuMemcpyDtoH(host.data(), y.get(), count * sizeof(uint16_t)), "downloading an output");
+  return std::all_of(host.begin(), host.end(), [](uint16_t bits) { return (bits & 0x7c00u) != 0x7c00u; });
+}
+
+int copies_for(double bytes_per_copy) { return std::max(kMinCopies, int(std::floor(kColdBytes / bytes_per_copy)) + 1); }
+
+// If a failed measurement left the context broken (a fault in a kernel), nothing after it
+// can be trusted: stop the run. (The driver table has no cuCtxSynchronize: the run's stream and
+// the legacy stream, where uploads go, hold all the work there is.)
+void check_context_alive(CUstream stream, const std::string& after) {
+  for (CUstream s : {stream, CUstream(nullptr)}) {
+    const CUresult result = driver().cuStreamSynchronize(s);
+    if (result == CUDA_SUCCESS) continue;
+    try {
+      check_cuda(result, "cuStreamSynchronize");
+    } catch (const Error& error) {
+      throw Error(Status::cuda_error,
+                  fmt::format("the CUDA context is unusable after {}: {}; stopping the run", after, error.what()));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe module: a random fp16 fill, and the streaming-read kernel of the roofline
+
+const char* const kProbeSource = R"(
+__device__ unsigned long long glqb_mix(unsigned long long z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Random finite fp16 values with magnitudes in [1/8, 1) and random signs.
+extern "C" __global__ void glqb_fill_f16(unsigned short* __restrict__ data, unsigned long long count,
+                                         unsigned long long seed) {
+  const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+  for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {
+    const unsigned long long h = glqb_mix(i + seed * 0x632BE59BD9B4E019ull);
+    const unsigned exponent = 12u + (unsigned)((h >> 20) % 3u);
+    data[i] = (unsigned short)(((h >> 40) & 0x8000u) | (exponent << 10) | (h & 0x3FFu));
+  }
+}
+
+// Streams `count` 16-byte words with four loads in flight per thread; one value per block
+// goes out so that no load can be optimized away.
+extern "C" __global__ void glqb_read(const uint4* __restrict__ data, unsigned long long count,
+                                     unsigned* __restrict__ out) {
+  const unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+  unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+  unsigned acc = 0;
+  for (; i + 3 * stride < count; i += 4 * stride) {
+    const uint4 a = data[i];
+    const uint4 b = data[i + stride];
+    const uint4 c = data[i + 2 * stride];
+    const uint4 d = data[i + 3 * stride];
+    acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
+  }
+  for (; i < count; i += stride) {
+    const uint4 a = data[i];
+    acc ^= a.x ^ a.y ^ a.z ^ a.w;
+  }
+  for (int offset = 16; offset > 0; offset /= 2) acc ^= __shfl_xor_sync(0xffffffffu, acc, offset);
+  __shared__ unsigned warp_acc[32];
+  if ((threadIdx.x & 31u) == 0) warp_acc[threadIdx.x >> 5] = acc;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned total = 0;
+    for (unsigned w = 0; w < (blockDim.x + 31u) / 32u; ++w) total ^= warp_acc[w];
+    out[blockIdx.x] = total;
+  }
+}
+)";
+
+class Probe {
+ public:
+  explicit Probe(const Context& context) : sm_count_(std::max(1, context.device().sm_count)) {
+    const std::string arch = context.device().arch.name();
+    const CompileOutput compiled =
+        compile_kernel(kProbeSource, {"--gpu-architecture=" + arch, "--std=c++17"}, false, "glq_bench_probe.cu");
+    const Driver& d = driver();
+    check_cuda(d.cuModuleLoadData(&module_, compiled.cubin.data()), "loading glq-bench's probe kernels");
+    check_cuda(d.cuModuleGetFunction(&fill_, module_, "glqb_fill_f16"), "cuModuleGetFunction glqb_fill_f16");
+    check_cuda(d.cuModuleGetFunction(&read_, module_, "glqb_read"), "cuModuleGetFunction glqb_read");
+  }
+  ~Probe() {
+    if (module_ != nullptr) driver().cuModuleUnload(module_);
+  }
+  Probe(const Probe&) = delete;
+  Probe& operator=(const Probe&) = delete;
+
+  int sm_count() const { return sm_count_; }
+
+  void fill_f16(CUdeviceptr data, size_t count, uint64_t seed, CUstream stream) const {
+    unsigned long long n = count, s = seed;
+    void* params[] = {&data, &n, &s};
+    check_cuda(driver().cuLaunchKernel(fill_, unsigned(sm_count_ * 8), 1, 1, 256, 1, 1, 0, stream, params, nullptr),
+               "launching glqb_fill_f16");
+  }
+
+  void read(CUdeviceptr data, size_t words, CUdeviceptr out, unsigned blocks, unsigned threads, CUstream stream) const {
+    unsigned long long n = words;
+    void* params[] = {&data, &n, &out};
+    check_cuda(driver().cuLaunchKernel(read_, blocks, 1, 1, threads, 1, 1, 0, stream, params, nullptr),
+               "launching glqb_read");
+  }
+
+ private:
+  int sm_count_;
+  CUmodule module_ = nullptr;
+  CUfunction fill_ = nullptr, read_ = nullptr;
+};
+
+struct Bandwidth {
+  double bytes_per_second = 0;
+  unsigned blocks = 0, threads = 0;
+  std::vector<double> samples_gbps;  // the timed runs of the configuration taken
+  Json configurations = Json::array();
+};
+
+// The card's streaming read bandwidth: the read kernel over 1 GiB, at full occupancy with a few
+// block sizes; each timed kProbeRuns times; the best median is taken.
+Bandwidth measure_read_bandwidth(const Probe& probe, CUstream stream) {
+  DeviceMemory data(kProbeBytes, "the 1 GiB bandwidth probe");
+  probe.fill_f16(data.get(), kProbeBytes / 2, 0x5eed, stream);
+  const unsigned configurations[][2] = {{256, 8}, {512, 4}, {1024, 2}};  // threads, blocks per SM
+  const unsigned max_blocks = unsigned(probe.sm_count()) * 8;
+  DeviceMemory sink(max_blocks * sizeof(unsigned), "the bandwidth probe's output");
+  EventTimer timer;
+  Bandwidth best;
+  for (const auto& [threads, per_sm] : configurations) {
+    const unsigned blocks = unsigned(probe.sm_count()) * per_sm;
+    for (int w = 0; w < kProbeWarmups; ++w)
+      probe.read(data.get(), kProbeBytes / 16, sink.get(), blocks, threads, stream);
+    std::vector<double> gbps;
+    for (int r = 0; r < kProbeRuns; ++r) {
+      timer.start(stream);
+      probe.read(data.get(), kProbeBytes / 16, sink.get(), blocks, threads, stream);
+      const double ms = timer.stop_ms(stream);
+      gbps.push_back(ms > 0 ? double(kProbeBytes) / (ms * 1e-3) / 1e9 : 0.0);
+    }
+    const double median_gbps = median(gbps);
+    best.configurations.push_back({{"threads", threads}, {"blocks", blocks}, {"median_gbps", median_gbps}});
+    if (median_gbps * 1e9 > best.bytes_per_second) {
+      best.bytes_per_second = median_gbps * 1e9;
+      best.blocks = blocks;
+      best.threads = threads;
+      best.samples_gbps = gbps;
+    }
+  }
+  if (!(best.bytes_per_second > 0)) {
+    throw Error(Status::cuda_error, "the bandwidth probe measured no time; the CUDA events do not work on this device");
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+struct Row {
+  Shape shape;
+  int bpw = 0;
+  int batch = 0;
+  // glqjit
+  double glq_us = kNaN;
+  std::vector<double> glq_replays_us;
+  int copies = 0;
+  double layer_bytes = 0;     // stage tensors + SU + SV of one copy
+  double roofline_bytes = 0;  // layer_bytes + activations in + output out
+  double roofline_us = kNaN;
+  double target_us = kNaN;  // BENCHMARK.md's batch-1 target, max(roofline / 0.8, roofline + 3)
+  std::string variant;
+  bool tuned = false;
+  bool finite = true;
+  std::string error;
+  // cuBLAS
+  double cublas_us = kNaN;
+  std::vector<double> cublas_replays_us;
+  int cublas_copies = 0;
+  bool cublas_finite = true;
+  std::string cublas_error;
+
+  double efficiency() const { return roofline_us / glq_us; }
+  double speedup() const { return cublas_us / glq_us; }
+};
+
+Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+
+struct Report {
+  Json header;  // card, driver, clocks, date, versions, bandwidth, protocol
+  std::vector<Row> rows;
+  std::string cublas_note;  // "libcublas.so.13 (version 130000)" or "not available (...)"
+  int failures = 0;
+
+  Row* find(const Shape& shape, int bpw, int batch) {
+    for (Row& row : rows) {
+      if (row.shape == shape && row.bpw == bpw && row.batch == batch) return &row;
+    }
+    return nullptr;
+  }
+
+  Json json() const {
+    Json document = header;
+    Json& rows_json = document["rows"] = Json::array();
+    for (const Row& row : rows) {
+      Json r;
+      r["shape"] = row.shape.name();
+      r["out_features"] = row.shape.out;
+      r["in_features"] = row.shape.in;
+      r["bpw"] = row.bpw;
+      r["batch"] = row.batch;
+      r["glqjit_us"] = number_or_null(row.glq_us);
+      r["roofline_us"] = number_or_null(row.roofline_us);
+      r["efficiency_pct"] = number_or_null(100.0 * row.efficiency());
+      r["cublas_us"] = number_or_null(row.cublas_us);
+      r["speedup_vs_cublas"] = number_or_null(row.speedup());
+      r["target_us"] = number_or_null(row.target_us);
+      r["meets_target"] =
+          std::isfinite(row.target_us) && std::isfinite(row.glq_us) ? Json(row.glq_us <= row.target_us) : Json(nullptr);
+      r["layer_bytes"] = int64_t(row.layer_bytes);
+      r["roofline_bytes"] = int64_t(row.roofline_bytes);
+      r["copies"] = row.copies;
+      r["cublas_copies"] = row.cublas_copies;
+      r["variant"] = row.variant;
+      r["tuned"] = row.tuned;
+      r["glqjit_replays_us"] = row.glq_replays_us;
+      r["cublas_replays_us"] = row.cublas_replays_us;
+      r["outputs_finite"] = row.finite;
+      r["cublas_outputs_finite"] = row.cublas_finite;
+      r["error"] = row.error.empty() ? Json(nullptr) : Json(row.error);
+      r["cublas_error"] = row.cublas_error.empty() ? Json(nullptr) : Json(row.cublas_error);
+      rows_json.push_back(std::move(r));
+    }
+    return document;
+  }
+
+  std::string csv() const {
+    auto field = [](const std::string& text) {
+      if (text.find_first_of(",\"\n") == std::string::npos) return text;
+      std::string quoted = "\"";
+      for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c == '\n' ? ' ' : c);
+      return quoted + "\"";
+    };
+    auto number = [](double value, int digits) {
+      return std::isfinite(value) ? fmt::format("{:.{}f}", value, digits) : std::string();
+    };
+    std::string text =
+        "shape,out_features,in_features,bpw,batch,glqjit_us,roofline_us,efficiency_pct,cublas_us,speedup_vs_cublas,"
+        "target_us,meets_target,layer_bytes,roofline_bytes,copies,cublas_copies,variant,tuned,error,cublas_error\n";
+    for (const Row& row : rows) {
+      const bool judged = std::isfinite(row.target_us) && std::isfinite(row.glq_us);
+      text += fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{},{},{},{},{},{}\n", row.shape.name(), row.shape.out,
+          row.shape.in, row.bpw, row.batch, number(row.glq_us, 3), number(row.roofline_us, 3),
+          number(100.0 * row.efficiency(), 2), number(row.cublas_us, 3), number(row.speedup(), 3),
+          number(row.target_us, 3), judged ? (row.glq_us <= row.target_us ? "yes" : "no") : "", row.layer_bytes,
+          row.roofline_bytes, row.copies, row.cublas_copies, field(row.variant),
+          row.variant.empty() ? "" : (row.tuned ? "yes" : "no"), field(row.error), field(row.cublas_error));
+    }
+    return text;
+  }
+
+  std::string markdown(bool with_cublas) const {
+    auto number = [](double value, const char* format_suffix) {
+      return std::isfinite(value) ? fmt::format("{:.2f}{}", value, format_suffix) : std::string("-");
+    };
+    std::string text = "# glq-bench\n\n";
+    for (const auto& line : header["report_lines"]) text += "- " + line.get<std::string>() + "\n";
+    text +=
+        "\n| shape (out x in) | bpw | batch | glqjit µs | roofline µs | efficiency | cuBLAS µs | speedup vs cuBLAS |\n";
+    text += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const Row& row : rows) {
+      std::string glq = row.error.empty() ? number(row.glq_us, "") : std::string("error");
+      if (row.error.empty() && !row.finite) glq += " (non-finite output!)";
+      std::string cublas = !with_cublas               ? std::string("n/a")
+                           : row.cublas_error.empty() ? number(row.cublas_us, "")
+                                                      : "error";
+      if (with_cublas && row.cublas_error.empty() && !row.cublas_finite) cublas += " (non-finite output!)";
+      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", row.shape.name(), row.bpw, row.batch, glq,
+                          number(row.roofline_us, ""), number(100.0 * row.efficiency(), " %"), cublas,
+                          with_cublas ? number(row.speedup(), "x") : std::string("n/a"));
+    }
+    std::string errors;
+    for (const Row& row : rows) {
+      const std::string where = fmt::format("{} bpw {} batch {}", row.shape.name(), row.bpw, row.batch);
+      // The first line only (an NVRTC log follows it); standard error and --json have the rest.
+      auto first_line = [](const std::string& text) { return text.substr(0, text.find('\n')); };
+      if (!row.error.empty()) errors += fmt::format("- {}: {}\n", where, first_line(row.error));
+      if (!row.cublas_error.empty()) errors += fmt::format("- {} (cuBLAS): {}\n", where, first_line(row.cublas_error));
+    }
+    if (!errors.empty()) text += "\nErrors:\n" + errors;
+    return text;
+  }
+};
+
+void write_outputs(const Options& options, const Report& report) {
+  // NVRTC logs in error messages need not be UTF-8: replace what is not rather than throw.
+  if (!options.json.empty()) {
+    write_file(options.json, report.json().dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+  }
+  if (!options.csv.empty()) write_file(options.csv, report.csv());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements
+
+uint64_t shape_seed(const Shape& shape, int bpw) {
+  return uint64_t(shape.out) * 1000003u + uint64_t(shape.in) * 7919u + uint64_t(bpw);
+}
+
+// cuBLAS fp16 on a dense weight of the same logical shape; fills the cuBLAS columns of every
+// row of the shape. Errors are recorded per batch; the run goes on.
+void bench_cublas(bench::Cublas& cublas, const Probe& probe, const Stream& stream, const Shape& shape,
+                  const std::vector<int>& batches, const Options& options, Report& report) {
+  const int max_batch = *std::max_element(batches.begin(), batches.end());
+  const double dense_bytes = double(shape.out) * double(shape.in) * 2;
+  const int copies = copies_for(dense_bytes);
+  auto record = [&](int batch, const std::function<void(Row&)>& set) {
+    for (Row& row : report.rows) {
+      if (row.shape == shape && row.batch == batch) set(row);
+    }
+  };
+  struct DenseCopy {
+    DeviceMemory weight, x, y;
+  };
+  std::vector<DenseCopy> dense;
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    for (int c = 0; c < copies; ++c) {
+      DenseCopy copy;
+      copy.weight = DeviceMemory(size_t(dense_bytes), fmt::format("a dense fp16 {} weight", shape.name()));
+      copy.x = DeviceMemory(size_t(max_batch) * shape.in * 2, "an input batch");
+      copy.y = DeviceMemory(size_t(max_batch) * shape.out * 2, "an output batch");
+      probe.fill_f16(copy.weight.get(), size_t(shape.out) * shape.in, 1000 + c, stream.get());
+      probe.fill_f16(copy.x.get(), size_t(max_batch) * shape.in, 2000 + c, stream.get());
+      dense.push_back(std::move(copy));
+    }
+    stream.synchronize("filling the dense weights");
+    progress(fmt::format("{} cuBLAS fp16: {} copies of {} ({} in all), ready in {:.1f} s", shape.name(), copies,
+                         format_bytes(dense_bytes), format_bytes(dense_bytes * copies), seconds_since(start)));
+  } catch (const Error& error) {
+    const std::string message = fmt::format("cuBLAS {}: {}", shape.name(), error.what());
+    progress("error: " + message);
+    for (int batch : batches) record(batch, [&](Row& row) { row.cublas_error = error.what(); });
+    ++report.failures;
+    dense.clear();
+    check_context_alive(stream.get(), "the cuBLAS setup of " + shape.name());
+    return;
+  }
+  for (int batch : batches) {
+    try {
+      // One uncaptured call per copy first: cuBLAS picks and loads its kernel outside the graph.
+      for (const DenseCopy& copy : dense) {
+        cublas.linear_f16(copy.weight.get(), copy.x.get(), copy.y.get(), shape.out, shape.in, batch);
+      }
+      stream.synchronize("the cuBLAS warm-up");
+      const bool finite = finite_f16(dense.front().y, size_t(batch) * shape.out);
+      const Timing timing = time_graph(stream.get(), options.rounds * copies, options.replays, [&] {
+        for (int r = 0; r < options.rounds; ++r) {
+          for (const DenseCopy& copy : dense) {
+            cublas.linear_f16(copy.weight.get(), copy.x.get(), copy.y.get(), shape.out, shape.in, batch);
+          }
+        }
+      });
+      record(batch, [&](Row& row) {
+        row.cublas_us = timing.median_us;
+        row.cublas_replays_us = timing.per_call_us;
+        row.cublas_copies = copies;
+        row.cublas_finite = finite;
+      });
+      progress(fmt::format("{} batch {}: cuBLAS fp16 {:.2f} µs{}", shape.name(), batch, timing.median_us,
+                           finite ? "" : " (non-finite outputs!)"));
+    } catch (const Error& error) {
+      progress(fmt::format("error: cuBLAS {} batch {}: {}", shape.name(), batch, error.what()));
+      record(batch, [&](Row& row) { row.cublas_error = error.what(); });
+      ++report.failures;
+      check_context_alive(stream.get(), fmt::format("cuBLAS {} batch {}", shape.name(), batch));
+    }
+  }
+}
+
+struct LayerCopy {
+  std::vector<DeviceMemory> stages;
+  DeviceMemory su, sv, x, y;
+  std::unique_ptr<Linear> linear;  // last: destroyed before the memory it points at
+};
+
+// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies; fills the
+// glqjit columns of the rows of (shape, bpw).
+void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, const Shape& shape, int bpw,
+                  const std::vector<int>& batches, const Options& options, double bandwidth, Report& report) {
+  const std::string what = fmt::format("{} bpw {}", shape.name(), bpw);
+  const int max_batch = *std::max_element(batches.begin(), batches.end());
+  std::vector<LayerCopy> copies;
+  double layer_bytes = 0;
+  try {
+    LinearSpec spec;
+    spec.in_features = shape.in;
+    spec.out_features = shape.out;
+    spec.bpw = bpw;
+    spec.dtype = DType::f16;
+    spec.recipe();  // unsupported bpw or shape: say so before generating anything
+    spec.geometry();
+    auto start = std::chrono::steady_clock::now();
+    const QuantizedLayer layer = random_layer(shape.in, shape.out, bpw, shape_seed(shape, bpw));
+    for (const auto& stage : layer.stages) layer_bytes += double(stage.size() * sizeof(uint64_t));
+    layer_bytes += double((layer.su.size() + layer.sv.size()) * sizeof(uint16_t));
+    const int count = copies_for(layer_bytes);
+    progress(fmt::format("{}: random layer of {} made in {:.1f} s; uploading {} copies ({} in all)", what,
+                         format_bytes(layer_bytes), seconds_since(start), count, format_bytes(layer_bytes * count)));
+    if (layer.stages.size() > 4) throw Error(Status::internal, fmt::format("{} has more than 4 stages", what));
+
+    start = std::chrono::steady_clock::now();
+    for (int c = 0; c < count; ++c) {
+      LayerCopy copy;
+      for (size_t s = 0; s < layer.stages.size(); ++s) {
+        const size_t bytes = layer.stages[s].size() * sizeof(uint64_t);
+        copy.stages.emplace_back(bytes, fmt::format("stage {} of {}", s, what));
+        copy.stages.back().upload(layer.stages[s].data(), bytes, fmt::format("stage {} of {}", s, what));
+      }
+      copy.su = DeviceMemory(layer.su.size() * 2, "SU");
+      copy.su.upload(layer.su.data(), layer.su.size() * 2, "SU");
+      copy.sv = DeviceMemory(layer.sv.size() * 2, "SV");
+      copy.sv.upload(layer.sv.data(), layer.sv.size() * 2, "SV");
+      copy.x = DeviceMemory(size_t(max_batch) * shape.in * 2, "an input batch");
+      copy.y = DeviceMemory(size_t(max_batch) * shape.out * 2, "an output batch");
+      probe.fill_f16(copy.x.get(), size_t(max_batch) * shape.in, 3000 + c, stream.get());
+      copies.push_back(std::move(copy));
+    }
+    stream.synchronize("filling the inputs");
+    check_cuda(driver().cuStreamSynchronize(nullptr), "waiting for the uploads");
+
+    DeviceWeights weights;
+    weights.wscale = layer.wscale;
+    for (size_t s = 0; s < layer.inv_resid_scales.size() && s < weights.inv_resid_scale.size(); ++s) {
+      weights.inv_resid_scale[s] = layer.inv_resid_scales[s];
+    }
+    LinearOptions linear_options;
+    linear_options.max_batch = max_batch;
+    linear_options.lazy_buckets = true;
+    for (LayerCopy& copy : copies) {
+      for (size_t s = 0; s < copy.stages.size(); ++s) weights.stages[s] = copy.stages[s].get();
+      weights.su = copy.su.get();
+      weights.sv = copy.sv.get();
+      copy.linear = std::make_unique<Linear>(context, spec, weights, linear_options);
+    }
+    progress(fmt::format("{}: {} copies uploaded and planned in {:.1f} s", what, count, seconds_since(start)));
+  } catch (const Error& error) {
+    progress(fmt::format("error: {}: {}", what, error.what()));
+    for (int batch : batches) {
+      if (Row* row = report.find(shape, bpw, batch)) row->error = error.what();
+    }
+    ++report.failures;
+    copies.clear();
+    check_context_alive(stream.get(), what);
+    return;
+  }
+
+  const int count = int(copies.size());
+  for (int batch : batches) {
+    Row* row = report.find(shape, bpw, batch);
+    if (row == nullptr) continue;
+    row->copies = count;
+    row->layer_bytes = layer_bytes;
+    row->roofline_bytes = layer_bytes + double(batch) * double(shape.in + shape.out) * 2;
+    row->roofline_us = row->roofline_bytes / bandwidth * 1e6;
+    if (batch == 1) row->target_us = std::max(row->roofline_us / 0.8, row->roofline_us + 3.0);
+    try {
+      // One eager forward per copy: a lazy bucket is compiled (first copy) or loaded from the
+      // store (the others) here, never during capture.
+      const auto start = std::chrono::steady_clock::now();
+      for (LayerCopy& copy : copies) copy.linear->forward(copy.x.get(), copy.y.get(), batch, stream.get());
+      stream.synchronize(fmt::format("the eager forwards of {} batch {}", what, batch));
+      const double ready_s = seconds_since(start);
+      row->finite = finite_f16(copies.front().y, size_t(batch) * shape.out);
+      for (const Linear::BucketInfo& bucket : copies.front().linear->buckets()) {
+        if (bucket.bucket == bucket_for(batch)) {
+          row->variant = bucket.variant.canonical();
+          row->tuned = bucket.tuned;
+        }
+      }
+      const Timing timing = time_graph(stream.get(), options.rounds * count, options.replays, [&] {
+        for (int r = 0; r < options.rounds; ++r) {
+          for (LayerCopy& copy : copies) copy.linear->forward(copy.x.get(), copy.y.get(), batch, stream.get());
+        }
+      });
+      row->glq_us = timing.median_us;
+      row->glq_replays_us = timing.per_call_us;
+      std::string line = fmt::format("{} batch {}: glqjit {:.2f} µs, roofline {:.2f} µs ({:.1f} %)", what, batch,
+                                     row->glq_us, row->roofline_us, 100.0 * row->efficiency());
+      if (std::isfinite(row->cublas_us))
+        line += fmt::format(", cuBLAS {:.2f} µs ({:.2f}x)", row->cublas_us, row->speedup());
+      if (ready_s > 1.0) line += fmt::format("; kernels ready in {:.1f} s", ready_s);
+      if (!row->finite) line += "; NON-FINITE OUTPUTS (the kernels or the layer are broken)";
+      progress(line);
+    } catch (const Error& error) {
+      progress(fmt::format("error: {} batch {}: {}", what, batch, error.what()));
+      row->error = error.what();
+      ++report.failures;
+      check_context_alive(stream.get(), fmt::format("{} batch {}", what, batch));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+// A kernel store in a fresh temporary folder, for when the default store cannot be opened:
+// without a store every one of the many copies of a layer would compile its kernels again.
+class TemporaryStore {
+ public:
+  ~TemporaryStore() {
+    if (!dir_.empty()) {
+      std::error_code error;
+      std::filesystem::remove_all(dir_, error);
+    }
+  }
+  std::string create() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "glq-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      throw Error(Status::cache_error,
+                  "no kernel store could be opened and no temporary one created; pass --cache PATH");
+    }
+    dir_ = pattern;
+    return dir_ + "/glqjit.db";
+  }
+
+ private:
+  std::string dir_;
+};
+
+int device_attribute(CUdevice device, CUdevice_attribute attribute) {
+  int value = -1;
+  if (driver().cuDeviceGetAttribute(&value, attribute, device) != CUDA_SUCCESS) return -1;
+  return value;
+}
+
+void run(const Options& options) {
+  const std::vector<Shape> shapes = chosen_shapes(options);
+  const std::vector<int> bpws = unique_in_order(options.bpw);
+  const std::vector<int> batches = unique_in_order(options.batches);
+  if (shapes.empty() || bpws.empty() || batches.empty()) {
+    throw Error(Status::invalid_argument,
+                "nothing to measure: --shapes, --bpw and --batch need at least one value each");
+  }
+  TemporaryStore temporary_store;
+  auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
+  check_writable(options.json, "--json");
+  check_writable(options.csv, "--csv");
+  if (context->store() == nullptr) {
+    const std::string path = temporary_store.create();
+    progress("no kernel store could be opened; using a temporary one at " + path + " (pass --cache PATH to keep it)");
+    context.reset();
+    context = std::make_unique<Context>(options.device, ContextOptions{path, false, false});
+  }
+  ScopedContext scope(context->cu());
+  const DeviceInfo& info = context->device();
+  const Driver& d = driver();
+
+  CUdevice device = 0;
+  check_cuda(d.cuDeviceGet(&device, info.ordinal), "cuDeviceGet");
+  const std::string pci =
+      fmt::format("{:08x}:{:02x}:{:02x}.0", std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)),
+                  std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)),
+                  std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)));
+  bench::Nvml nvml(pci);
+  std::string nvidia_driver = nvml.driver_version();
+  if (nvidia_driver.empty()) nvidia_driver = bench::kernel_module_version();
+  const bench::Clocks clocks_at_start = nvml.clocks();
+  const bench::Clocks max_clocks = nvml.max_clocks();
+  const int power_limit_w = nvml.power_limit_w();
+  const std::string date = utc_now();
+  const std::string commit = source_commit();
+  const std::string version = GLQJIT_VERSION;
+  progress(fmt::format("{} (device {}, {}, {} SMs); store {}", info.name, info.ordinal, info.arch.name(), info.sm_count,
+                       context->store() ? context->store()->path() : std::string("none")));
+
+  Stream stream;
+  progress("measuring the streaming read bandwidth (1 GiB, 16-byte loads)");
+  const Probe probe(*context);
+  const Bandwidth bandwidth = measure_read_bandwidth(probe, stream.get());
+  progress(fmt::format("streaming read bandwidth {:.1f} GB/s", bandwidth.bytes_per_second / 1e9));
+
+  std::unique_ptr<bench::Cublas> cublas;
+  std::string cublas_note;
+  if (options.no_cublas) {
+    cublas_note = "not measured (--no-cublas)";
+  } else {
+    std::string reason;
+    cublas = bench::Cublas::load(reason);
+    if (cublas) {
+      cublas->set_stream(stream.get());
+      cublas_note = cublas->library() + (cublas->version() ? fmt::format(" (version {})", cublas->version()) : "");
+      progress("cuBLAS: " + cublas_note);
+    } else {
+      cublas_note = "not available (" + reason + ")";
+      std::fprintf(stderr, "cuBLAS: not available (%s)\n", reason.c_str());
+      std::fflush(stderr);
+    }
+  }
+
+  Report report;
+  for (const Shape& shape : shapes) {
+    for (int bpw : bpws) {
+      for (int batch : batches) {
+        Row row;
+        row.shape = shape;
+        row.bpw = bpw;
+        row.batch = batch;
+        report.rows.push_back(std::move(row));
+      }
+    }
+  }
+
+  auto clock_text = [](const bench::Clocks& clocks) {
+    auto mhz = [](int value) { return value >= 0 ? fmt::format("{} MHz", value) : std::string("unknown"); };
+    return fmt::format("SM {}, memory {}", mhz(clocks.sm_mhz), mhz(clocks.memory_mhz));
+  };
+  auto clocks_json = [](const bench::Clocks& clocks) {
+    return Json{{"sm_mhz", clocks.sm_mhz >= 0 ? Json(clocks.sm_mhz) : Json(nullptr)},
+                {"memory_mhz", clocks.memory_mhz >= 0 ? Json(clocks.memory_mhz) : Json(nullptr)}};
+  };
+  const int attribute_sm_khz = device_attribute(device, CU_DEVICE_ATTRIBUTE_CLOCK_RATE);
+  const int attribute_memory_khz = device_attribute(device, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE);
+  const int bus_width = device_attribute(device, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
+
+  auto make_header = [&](const bench::Clocks* clocks_at_end) {
+    Json h;
+    h["tool"] = "glq-bench";
+    h["glqjit_version"] = version;
+    h["commit"] = commit.empty() ? Json(nullptr) : Json(commit);
+    h["date_utc"] = date;
+    h["device"] = {{"ordinal", info.ordinal},
+                   {"name", info.name},
+                   {"pci_bus_id", pci},
+                   {"sm_count", info.sm_count},
+                   {"compute_capability", fmt::format("{}.{}", info.cc_major, info.cc_minor)},
+                   {"arch", info.arch.name()},
+                   {"cuda_driver_version", info.driver_version},
+                   {"nvidia_driver", nvidia_driver.empty() ? Json(nullptr) : Json(nvidia_driver)},
+                   {"memory_bus_bits", bus_width},
+                   {"attribute_sm_clock_khz", attribute_sm_khz},
+                   {"attribute_memory_clock_khz", attribute_memory_khz},
+                   {"clocks_at_start", clocks_json(clocks_at_start)},
+                   {"clocks_at_end", clocks_at_end ? clocks_json(*clocks_at_end) : Json(nullptr)},
+                   {"max_clocks", clocks_json(max_clocks)},
+                   {"power_limit_w", power_limit_w >= 0 ? Json(power_limit_w) : Json(nullptr)},
+                   {"nvml", nvml.available() ? Json("available") : Json(nvml.reason())}};
+    h["nvrtc_version"] = nvrtc_version();
+    h["kernel_store"] = context->store() ? context->store()->path() : "";
+    h["cublas"] = cublas_note;
+    h["read_bandwidth_gbps"] = bandwidth.bytes_per_second / 1e9;
+    h["read_bandwidth_probe"] = {{"bytes", kProbeBytes},
+                                 {"blocks", bandwidth.blocks},
+                                 {"threads", bandwidth.threads},
+                                 {"samples_gbps", bandwidth.samples_gbps},
+                                 {"configurations", bandwidth.configurations}};
+    h["protocol"] = {{"cold_bytes", kColdBytes}, {"min_copies", kMinCopies},
+                     {"rounds", options.rounds}, {"replays", options.replays},
+                     {"warmup_replays", 1},      {"time", "median over replays of replay time / (rounds * copies)"},
+                     {"dtype", "fp16"}};
+    std::vector<std::string> lines;
+    lines.push_back(fmt::format("card: {} (device {}, PCI {}, {} SMs, compute capability {}.{}, {})", info.name,
+                                info.ordinal, pci, info.sm_count, info.cc_major, info.cc_minor, info.arch.name()));
+    lines.push_back(fmt::format("driver: NVIDIA {}, CUDA driver API {}.{}",
+                                nvidia_driver.empty() ? "unknown" : nvidia_driver, info.driver_version / 1000,
+                                info.driver_version % 1000 / 10));
+    std::string clocks_line = fmt::format("clocks at start: {}", clock_text(clocks_at_start));
+    if (clocks_at_end) clocks_line += fmt::format("; at end: {}", clock_text(*clocks_at_end));
+    clocks_line += fmt::format("; max: {}", clock_text(max_clocks));
+    if (power_limit_w >= 0) clocks_line += fmt::format("; power limit {} W", power_limit_w);
+    if (!nvml.available()) clocks_line += fmt::format(" (NVML: {})", nvml.reason());
+    lines.push_back(clocks_line);
+    lines.push_back("date: " + date);
+    lines.push_back(fmt::format("glqjit {}{}, NVRTC {}", version.empty() ? "(version unknown)" : version,
+                                commit.empty() ? "" : " at " + commit, nvrtc_version()));
+    lines.push_back("cuBLAS: " + cublas_note);
+    lines.push_back(
+        fmt::format("streaming read bandwidth: {:.1f} GB/s (1 GiB, 16-byte loads, {} blocks x {} threads, "
+                    "median of {})",
+                    bandwidth.bytes_per_second / 1e9, bandwidth.blocks, bandwidth.threads, kProbeRuns));
+    lines.push_back(
+        fmt::format("protocol: copies of each layer over {:.0f} MB (at least {}), {} rounds over all "
+                    "copies in one CUDA graph, one warm-up replay, median of {} replays; time per call",
+                    kColdBytes / 1e6, kMinCopies, options.rounds, options.replays));
+    h["report_lines"] = lines;
+    return h;
+  };
+  report.header = make_header(nullptr);
+  report.cublas_note = cublas_note;
+  write_outputs(options, report);
+
+  try {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const Shape& shape = shapes[i];
+      progress(fmt::format("[{}/{}] {}", i + 1, shapes.size(), shape.name()));
+      if (cublas) bench_cublas(*cublas, probe, stream, shape, batches, options, report);
+      for (int bpw : bpws) {
+        bench_glqjit(*context, probe, stream, shape, bpw, batches, options, bandwidth.bytes_per_second, report);
+      }
+      write_outputs(options, report);  // a long run that is stopped keeps what it measured
+    }
+  } catch (const Error&) {
+    // A fatal error (the context broke): show and keep what was measured, then say why.
+    std::fputs(report.markdown(cublas != nullptr).c_str(), stdout);
+    std::fflush(stdout);
+    try {
+      write_outputs(options, report);
+    } catch (const Error&) {
+    }
+    throw;
+  }
+
+  const bench::Clocks clocks_at_end = nvml.clocks();
+  report.header = make_header(&clocks_at_end);
+  write_outputs(options, report);
+  std::fputs(report.markdown(cublas != nullptr).c_str(), stdout);
+  std::fflush(stdout);
+  if (report.failures > 0) {
+    throw Error(Status::cuda_error,
+                fmt::format("{} measurement(s) failed; their rows say error (see the lines above)", report.failures));
+  }
+}
+
+}  // namespace
+}  // namespace glqjit
+
+int main(int argc, char** argv) {
+  using namespace glqjit;
+  Options options;
+  CLI::App app{
+      "glq-bench: times glqjit's whole quantized linear layers (input transform, every residual stage, output "
+      "transform; fp16 in and out) against cuBLAS fp16 and the memory roofline, under the protocol of "
+      "BENCHMARK.md. For each shape x bpw x batch: one random layer uploaded to enough distinct device copies that "
+      "their weights exceed 300 MB (at least 2), so weights come from HBM; --rounds rounds over all copies captured "
+      "in one CUDA graph; one warm-up replay; --replays timed replays; the time per call is the median replay time "
+      "divided by rounds x copies. cuBLAS (cublasGemmEx, fp16, fp32 accumulation, dense weight of the same shape) "
+      "runs the same protocol. The roofline is the bytes the layer must read (stage tensors, SU, SV, input, "
+      "output) over the streaming read bandwidth measured at the start (16-byte loads over 1 GiB); efficiency = "
+      "roofline / time. Needs an NVIDIA GPU of compute capability 8.0 or newer.",
+      "glq-bench"};
+  app.footer(
+      "Output: a Markdown report on standard output (card, driver, clocks, date, versions, read bandwidth, then one "
+      "row per shape x bpw x batch); progress on standard error. --json/--csv write the same rows (rewritten after "
+      "each shape). Exit status: 0 success, 1 failure (a line says why), 2 bad command line.");
+  app.add_option("--shapes", options.shapes,
+                 "comma-separated OUTxIN shapes (out_features x in_features), e.g. 4096x4096,28672x4096 "
+                 "(default: the shapes of BENCHMARK.md's reference table)")
+      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            std::string why;
+            return parse_shape(text, why) ? std::string() : why;
+          },
+          "OUTxIN", "SHAPE"));
+  auto* shape_set =
+      app.add_option("--shape-set", options.shape_set,
+                     "default: BENCHMARK.md's reference-table shapes (4096x4096, 6144x4096, 28672x4096, 4096x14336, "
+                     "8192x8192, 8192x28672, 57344x8192, 2048x2048); benchmark: its whole shape set (every projection "
+                     "of Llama-3-8B, Llama-3-70B and SmolLM3-3B and the merged qkv/gate_up shapes, 15 shapes)")
+          ->check(CLI::IsMember({"default", "benchmark"}));
+  app.get_option("--shapes")->excludes(shape_set);
+  app.add_option("--bpw", options.bpw, "comma-separated bits per weight, 2..8 (default: 2,3,4)")
+      ->delimiter(',')
+      ->check(CLI::Range(kMinBpw, kMaxBpw));
+  app.add_option("--batch", options.batches,
+                 "comma-separated batch sizes, 1..65535 (default: 1; BENCHMARK.md's set is "
+                 "1,2,4,8,16,32,64,128,256,1024)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, kMaxBatch));
+  app.add_option("--device", options.device, "CUDA device ordinal (default: 0)")->check(CLI::Range(0, 1023));
+  app.add_option("--cache", options.cache,
+                 "kernel store to read and fill (default: $GLQJIT_CACHE, else $XDG_CACHE_HOME/glqjit/glqjit.db, else "
+                 "~/.cache/glqjit/glqjit.db); tuning records in it choose the variants")
+      ->type_name("PATH");
+  app.add_option("--json", options.json, "also write the header and rows as JSON to FILE")->type_name("FILE");
+  app.add_option("--csv", options.csv, "also write the rows as CSV to FILE")->type_name("FILE");
+  app.add_flag("--no-cublas", options.no_cublas, "skip the cuBLAS fp16 baseline");
+  app.add_option("--rounds", options.rounds, "rounds over all copies in the captured graph (default: 20)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--replays", options.replays, "timed replays of the graph; the median is reported (default: 5)")
+      ->check(CLI::Range(1, 100000));
+  return run_tool("glq-bench", app, argc, argv, [&] { run(options); });
+}
