@@ -59,14 +59,15 @@ struct LaunchPlan {
   int k_split = 1;
   int batch_columns_per_cta = 8;
 
+  // Grids of kernels this set does not launch (an empty name) are empty.
   Dim3 input_chunks_grid(int batch) const { return {unsigned(in_chunk_count), unsigned(batch), 1}; }
-  Dim3 input_strided_grid(int batch) const { return {unsigned(in_strided_columns / input_strided.threads), unsigned(batch), 1}; }
+  Dim3 input_strided_grid(int batch) const { return strided_grid(in_strided_columns, input_strided, batch); }
   Dim3 matmul_grid(int batch) const {
     return {unsigned((batch + batch_columns_per_cta - 1) / batch_columns_per_cta),
             unsigned((m_tiles + row_tiles_per_cta - 1) / row_tiles_per_cta), unsigned(k_split)};
   }
   Dim3 output_chunks_grid(int batch) const { return {unsigned(out_chunk_count), unsigned(batch), 1}; }
-  Dim3 output_strided_grid(int batch) const { return {unsigned(out_strided_columns / output_strided.threads), unsigned(batch), 1}; }
+  Dim3 output_strided_grid(int batch) const { return strided_grid(out_strided_columns, output_strided, batch); }
   Dim3 repack_grid() const { return {unsigned((int64_t(m_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
   // Workspace, in this order: u (fp16 [batch][n_pad]); the input's staged fp32 values when it
@@ -77,6 +78,12 @@ struct LaunchPlan {
   size_t partial_bytes(int batch) const;
   size_t output_staged_bytes(int batch) const;
   size_t workspace_bytes(int batch) const;
+
+ private:
+  static Dim3 strided_grid(int columns, const KernelLaunch& launch, int batch) {
+    if (launch.name.empty()) return {0, 0, 0};
+    return {unsigned(columns) / launch.threads, unsigned(batch), 1};
+  }
 };
 
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);

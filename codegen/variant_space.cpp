@@ -10,6 +10,8 @@ namespace glqjit {
 namespace {
 
 constexpr int kMaxRingAndAccumulatorRegisters = 160;
+constexpr int kDecodeAndAddressRegisters = 40;  // what ptxas adds to the estimate below, roughly
+constexpr int kRegisterFile = 65536;
 constexpr size_t kMaxPartialBytes = size_t(512) << 20;
 constexpr int kMinTilesPerWarp = 4;  // below this the prefetch ring has nothing to overlap
 
@@ -57,6 +59,11 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
                        v.prefetch, v.batch_tiles, stages, register_estimate(stages, v),
                        kMaxRingAndAccumulatorRegisters);
   }
+  const int cta_registers = 32 * v.warps * v.k_warps * (register_estimate(stages, v) + kDecodeAndAddressRegisters);
+  if (cta_registers > kRegisterFile) {
+    return fmt::format("a CTA of warps={} x k_warps={} needs about {} registers, more than an SM's {}; use fewer warps",
+                       v.warps, v.k_warps, cta_registers, kRegisterFile);
+  }
   if (!power_of_two_in(v.table_copies, 1, 8)) {
     return fmt::format("table_copies={} must be 1, 2, 4 or 8", v.table_copies);
   }
@@ -79,7 +86,8 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
     return fmt::format("warps={} gives {} row groups, more than the grid's 65535", v.warps,
                        plan.matmul_grid(batch_bucket).y);
   }
-  if (plan.partial_bytes(batch_bucket) > kMaxPartialBytes) {
+  // With k_split = 1 the partial sums are z itself, as large as the output; more splits multiply it.
+  if (v.k_split > 1 && plan.partial_bytes(batch_bucket) > kMaxPartialBytes) {
     return fmt::format("k_split={} at batch {} needs {} MiB of partial sums; the limit is {} MiB", v.k_split,
                        batch_bucket, plan.partial_bytes(batch_bucket) >> 20, kMaxPartialBytes >> 20);
   }
