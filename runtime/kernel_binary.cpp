@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "codegen/parallel.hpp"
 #include "glqjit/error.hpp"
 #include "support/log.hpp"
@@ -28,6 +30,7 @@ std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKern
   std::vector<KernelBinary> binaries;
   std::vector<size_t> misses;
   for (GeneratedKernel& kernel : generated) {
+    const auto start = std::chrono::steady_clock::now();
     KernelBinary binary;
     binary.generated = std::move(kernel);
     binary.key = make_kernel_key(binary.generated);
@@ -38,6 +41,7 @@ std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKern
         binary.from_store = true;
       }
     }
+    binary.lookup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (!binary.from_store) misses.push_back(binaries.size());
     binaries.push_back(std::move(binary));
   }

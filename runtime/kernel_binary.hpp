@@ -18,6 +18,7 @@ struct KernelBinary {
   CompiledKernel compiled;
   std::vector<KernelResources> resources;  // per kernel of the module, from ptxas' report
   bool from_store = false;
+  double lookup_ms = 0;  // time to build the key and look it up in the store (found or not)
 };
 
 struct ObtainOptions {

@@ -48,6 +48,7 @@ nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
   info["from_store"] = binary.from_store;
   info["store"] = store ? store->path() : "";
   info["compile_ms"] = binary.compiled.compile_ms;
+  info["store_lookup_ms"] = binary.lookup_ms;
   info["cubin_bytes"] = binary.compiled.cubin.size();
   auto& kernels = info["kernels"] = nlohmann::json::array();
   for (const KernelResources& r : binary.resources) {
@@ -83,8 +84,9 @@ std::string info_text(const nlohmann::json& info) {
   }
   text += fmt::format("from store   {}{}\n", info["from_store"].get<bool>() ? "yes" : "no (compiled now)",
                       info["store"].get<std::string>().empty() ? "" : "  (" + info["store"].get<std::string>() + ")");
-  text += fmt::format("compile      {:.1f} ms, cubin {} bytes\n", info["compile_ms"].get<double>(),
+  text += fmt::format("compile      {:.1f} ms (when it was compiled), cubin {} bytes\n", info["compile_ms"].get<double>(),
                       info["cubin_bytes"].get<size_t>());
+  text += fmt::format("key+lookup   {:.3f} ms in this run\n", info["store_lookup_ms"].get<double>());
   text += "kernel                 regs  spill st/ld  stack  static smem\n";
   for (const auto& k : info["kernels"]) {
     text += fmt::format("  {:<20} {:>4}  {:>5}/{:<5} {:>5}  {:>6}\n", k["name"].get<std::string>(),

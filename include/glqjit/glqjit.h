@@ -57,8 +57,11 @@ typedef struct glqjit_linear_desc {
   uint32_t flags;     /* GLQJIT_LINEAR_* */
 } glqjit_linear_desc;
 
-/* Device pointers to the checkpoint tensors of FORMAT.md section 7. stages[k] is the packed
- * int64 tensor of stage k (Qidxs_e8p, then Qidxs2_*, ...); the stage count follows from bpw. */
+/* Device pointers to the checkpoint tensors of FORMAT.md section 7, 16-byte aligned. stages[k]
+ * is the packed int64 tensor of stage k (Qidxs_e8p, then Qidxs2_*, ...); the stage count follows
+ * from bpw. E8P stages, SU, SV and bias are read in place, so they must stay allocated and
+ * unchanged while the linear lives; E81B stages are repacked into the linear's own memory at
+ * create. The scalars are copied. */
 typedef struct glqjit_linear_weights {
   const void* stages[4];
   const void* su;   /* fp16, m_pad */
