@@ -1,0 +1,114 @@
+// Kernel keys (DESIGN.md, Contracts: Cache key): every part that can change the machine code
+// changes the digest; the same inputs give the same digest wherever the library was built.
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <set>
+
+#include "codegen/nvrtc.hpp"
+#include "codegen/source.hpp"
+#include "codegen_helpers.hpp"
+#include "runtime/kernel_binary.hpp"
+
+using namespace glqjit;
+
+namespace {
+
+const LinearSpec kSpec{4096, 11008, 3};
+const Variant kVariant{.warps = 4, .k_warps = 2, .k_split = 8, .batch_tiles = 1, .prefetch = 4, .table_copies = 4,
+                       .transform_threads = 256};
+
+// kVariant with one knob changed.
+Variant changed(const char* knob) { return parse_variant(knob, kVariant); }
+
+KernelKey key_of(const LinearSpec& spec, const Variant& variant, int bucket, const char* arch) {
+  return make_kernel_key(generate_kernel(spec, variant, bucket, parse_arch(arch)));
+}
+
+}  // namespace
+
+TEST_CASE("the kernel key holds every part of the specialization", "[key]") {
+  const GeneratedKernel g = generate_kernel(kSpec, kVariant, 16, parse_arch("sm_90a"));
+  const KernelKey key = make_kernel_key(g);
+  CHECK(key.schema_version == kStoreSchemaVersion);
+  CHECK(key.library_version == GLQJIT_TEST_PROJECT_VERSION);
+  CHECK(std::regex_match(key.source_hash, std::regex("[0-9a-f]{64}")));
+  CHECK(key.spec == kSpec.canonical());
+  CHECK(key.variant == kVariant.canonical());
+  CHECK(key.batch_bucket == 16);
+  CHECK(key.arch == "sm_90a");
+  CHECK(key.nvrtc_version == nvrtc_version());
+  CHECK(key.options == join_options(g.options));
+  CHECK(std::regex_match(key.digest(), std::regex("[0-9a-f]{64}")));
+  CHECK(std::regex_match(nvrtc_version(), std::regex("[0-9]+\\.[0-9]+")));
+}
+
+TEST_CASE("the same inputs give the same key, as in a second build directory", "[key]") {
+  // Everything the key is made of comes from generate_kernel, which reads no file, path,
+  // clock or environment: two generations stand for two build directories or processes.
+  const KernelKey a = key_of(kSpec, kVariant, 16, "sm_90a");
+  const KernelKey b = key_of(LinearSpec{4096, 11008, 3}, parse_variant(kVariant.canonical()), 16, "sm_90a");
+  CHECK(a.canonical() == b.canonical());
+  CHECK(a.digest() == b.digest());
+  // canonical() carries no absolute path either.
+  CHECK(a.canonical().find(GLQJIT_TEST_SOURCE_DIR) == std::string::npos);
+  CHECK(a.canonical().find(GLQJIT_TEST_BINARY_DIR) == std::string::npos);
+}
+
+TEST_CASE("changing any part of the specialization changes the digest", "[key]") {
+  const GeneratedKernel base = generate_kernel(kSpec, kVariant, 16, parse_arch("sm_90a"));
+  const std::string digest = make_kernel_key(base).digest();
+  std::set<std::string> digests = {digest};
+  auto differs = [&](const KernelKey& key, const char* what) {
+    INFO(what);
+    CHECK(key.digest() != digest);
+    CHECK(digests.insert(key.digest()).second);  // and from every other change
+  };
+
+  // Template or generated text: any byte of the source.
+  GeneratedKernel edited = base;
+  edited.source += "\n// one more comment\n";
+  differs(make_kernel_key(edited), "source text");
+  edited = base;
+  const size_t at = edited.source.find("glq_matmul(");
+  REQUIRE(at != std::string::npos);
+  edited.source[at + 4] = 'M';  // glq_Matmul
+  differs(make_kernel_key(edited), "one template byte");
+
+  // An NVRTC option.
+  GeneratedKernel with_option = base;
+  with_option.options.push_back("-lineinfo");
+  differs(make_kernel_key(with_option), "an extra option");
+  GeneratedKernel reordered = base;
+  std::swap(reordered.options.front(), reordered.options.back());
+  differs(make_kernel_key(reordered), "option order");
+
+  // Architecture (sm_90 differs from sm_90a), spec, variant, bucket.
+  differs(key_of(kSpec, kVariant, 16, "sm_90"), "arch sm_90");
+  differs(key_of(kSpec, kVariant, 16, "sm_100a"), "arch sm_100a");
+  differs(key_of(LinearSpec{4096, 11008, 4}, kVariant, 16, "sm_90a"), "bpw");
+  differs(key_of(LinearSpec{4096, 11024, 3}, kVariant, 16, "sm_90a"), "out_features");
+  differs(key_of(LinearSpec{4160, 11008, 3}, kVariant, 16, "sm_90a"), "in_features");
+  differs(key_of(LinearSpec{4096, 11008, 3, DType::bf16}, kVariant, 16, "sm_90a"), "dtype");
+  differs(key_of(LinearSpec{4096, 11008, 3, DType::f16, true}, kVariant, 16, "sm_90a"), "bias");
+  differs(key_of(LinearSpec{4096, 11008, 3, DType::f16, false, true}, kVariant, 16, "sm_90a"), "legacy RHT");
+  differs(key_of(kSpec, changed("warps=8"), 16, "sm_90a"), "warps");
+  differs(key_of(kSpec, changed("k_warps=1"), 16, "sm_90a"), "k_warps");
+  differs(key_of(kSpec, changed("k_split=4"), 16, "sm_90a"), "k_split");
+  differs(key_of(kSpec, changed("batch_tiles=2"), 16, "sm_90a"), "batch_tiles");
+  differs(key_of(kSpec, changed("prefetch=2"), 16, "sm_90a"), "prefetch");
+  differs(key_of(kSpec, changed("table_copies=8"), 16, "sm_90a"), "table_copies");
+  differs(key_of(kSpec, changed("transform_threads=512"), 16, "sm_90a"), "transform_threads");
+  differs(key_of(kSpec, kVariant, 32, "sm_90a"), "bucket");
+
+  // Parts make_kernel_key fills from the library and NVRTC.
+  KernelKey key = make_kernel_key(base);
+  key.nvrtc_version = "12.4";
+  differs(key, "NVRTC version");
+  key = make_kernel_key(base);
+  key.library_version = "0.0.1";
+  differs(key, "library version");
+  key = make_kernel_key(base);
+  key.schema_version += 1;
+  differs(key, "schema version");
+}

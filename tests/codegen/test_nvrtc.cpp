@@ -1,0 +1,310 @@
+// NVRTC compiles every generated kernel set for every target architecture and bpw, with clean
+// resource reports; compile failures and ptxas reports are handled as documented.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+
+#include "codegen/nvrtc.hpp"
+#include "codegen/parallel.hpp"
+#include "codegen/source.hpp"
+#include "codegen/variant_space.hpp"
+#include "codegen_helpers.hpp"
+
+using namespace glqjit;
+
+namespace {
+
+// Every module holds all six kernels, the strided passes included whether or not they are launched.
+const char* const kKernelNames[] = {"glq_input_chunks",  "glq_input_strided",  "glq_matmul",
+                                    "glq_output_chunks", "glq_output_strided", "glq_repack_e81b"};
+
+struct CompileJob {
+  LinearSpec spec;
+  int bucket = 1;
+  Arch arch;
+  std::string override_knobs;  // over the default variant; empty: the default itself
+  // Why glq_matmul may spill here (its spills are then reported, not failed), or null: it must
+  // not touch local memory.
+  const char* matmul_spill_excuse = nullptr;
+  // Filled by the worker thread (Catch2 assertions are not thread-safe, so nothing is checked there).
+  std::string variant;
+  size_t cubin_bytes = 0;
+  bool elf = false;
+  std::vector<KernelResources> resources;
+  std::string error;
+  double ms = 0;
+
+  std::string name() const {
+    return spec.canonical() + " bucket " + std::to_string(bucket) + " " + arch.name() + " [" + variant + "]";
+  }
+};
+
+// BUG (templates/matmul.cuh and the default variant as of febcb42 "Matmul: copy-free prefetch
+// ring, cursor addressing" / 29dfd9b; NVRTC 13.0): on sm_100a and sm_120, glq_matmul of the
+// default variant spills for the recipes with three or four stages ending in E81B (bpw 5 and
+// 7): at bpw 5, bucket 1, 80 registers, 8-16 bytes of stack, 8-16 bytes of spill stores and
+// 24-48 of spill loads (in -> out 4096 -> 4096, 11008 -> 4096, 8192 -> 28672, 28672 -> 8192,
+// ...); at bpw 7, bucket 16, 128 registers and 8/24 bytes. sm_80, sm_86, sm_89 and sm_90a
+// compile the same kind of variants cleanly. The matrix reports these instead of failing; the
+// [!mayfail] test below asserts them. Remove both exceptions once glq_matmul is spill-free there.
+const char* known_matmul_spill(const LinearSpec& spec, const Arch& arch) {
+  const bool target = arch.name() == "sm_100a" || arch.name() == "sm_120";
+  return target && (spec.bpw == 5 || spec.bpw == 7) ? "known bug: bpw 5/7 on sm_100a/sm_120" : nullptr;
+}
+
+// Every (arch, bpw) at bucket 1; buckets 16 and 256 on a rotating two thirds of them; both
+// dtypes, bias and the legacy single-block RHT on rotating subsets; four shapes (out x in:
+// 4096x4096, 11008x4096, 4096x11008, padded 1000x5000).
+std::vector<CompileJob> compile_matrix() {
+  const LinearSpec shapes[] = {{4096, 4096, 2}, {4096, 11008, 2}, {11008, 4096, 2}, {5000, 1000, 2}};
+  std::vector<CompileJob> jobs;
+  int i = 0;
+  for (const char* arch_name : {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120"}) {
+    for (int bpw = 2; bpw <= 8; ++bpw, ++i) {
+      LinearSpec spec = shapes[i % 4];
+      spec.bpw = bpw;
+      spec.dtype = i % 2 == 1 ? DType::bf16 : DType::f16;
+      spec.has_bias = i % 3 == 0;
+      spec.legacy_single_block = i % 5 == 4;
+      std::vector<int> buckets = {1};
+      if (i % 3 == 1) buckets.push_back(16);
+      if (i % 3 == 2) buckets.push_back(256);
+      for (int bucket : buckets) {
+        CompileJob job;
+        job.spec = spec;
+        job.bucket = bucket;
+        job.arch = parse_arch(arch_name);
+        job.matmul_spill_excuse = known_matmul_spill(job.spec, job.arch);
+        jobs.push_back(job);
+      }
+    }
+  }
+  return jobs;
+}
+
+// Compiles every job on two threads (the test machines have two cores).
+void compile_all(std::vector<CompileJob>& jobs) {
+  parallel_for(jobs.size(), 2, [&](size_t index) {
+    CompileJob& job = jobs[index];
+    try {
+      Variant variant = default_variant(job.spec, job.bucket, job.arch, job.arch.typical_sm_count());
+      if (!job.override_knobs.empty()) variant = parse_variant(job.override_knobs, variant);
+      job.variant = variant.canonical();
+      const GeneratedKernel generated = generate_kernel(job.spec, variant, job.bucket, job.arch);
+      const CompileOutput out = compile_kernel(generated.source, generated.options, false);
+      job.cubin_bytes = out.cubin.size();
+      job.elf = out.cubin.size() > 4 && out.cubin[0] == 0x7f && out.cubin[1] == 'E' && out.cubin[2] == 'L' &&
+                out.cubin[3] == 'F';
+      job.resources = out.resources;
+      job.ms = out.compile_ms;
+    } catch (const std::exception& e) {
+      job.error = e.what();
+    }
+  });
+}
+
+// Every job compiled to an ELF cubin with one resource report per kernel; glq_matmul touches no
+// local memory; spills elsewhere are reported, not failed.
+void check_compiled(const std::vector<CompileJob>& jobs) {
+  double slowest = 0;
+  std::string spills;
+  for (const CompileJob& job : jobs) {
+    INFO(job.name());
+    REQUIRE(job.error.empty());
+    CHECK(job.cubin_bytes > 1000);
+    CHECK(job.elf);
+    slowest = std::max(slowest, job.ms);
+    for (const char* kernel : kKernelNames) {
+      INFO(kernel);
+      const auto found = std::find_if(job.resources.begin(), job.resources.end(),
+                                      [&](const KernelResources& r) { return r.name == kernel; });
+      REQUIRE(found != job.resources.end());
+      CHECK(std::count_if(job.resources.begin(), job.resources.end(),
+                          [&](const KernelResources& r) { return r.name == kernel; }) == 1);
+      CHECK(found->registers > 0);
+      CHECK(found->registers <= 255);
+      CHECK(found->shared_bytes <= 48 * 1024);  // static shared memory limit
+      if (std::string(kernel) == "glq_matmul" && job.matmul_spill_excuse == nullptr) {
+        // The hot loop must not touch local memory.
+        CHECK(found->spill_store_bytes == 0);
+        CHECK(found->spill_load_bytes == 0);
+        CHECK(found->stack_bytes == 0);
+      } else if (found->spill_store_bytes + found->spill_load_bytes > 0) {
+        // Reported, not failed: the transforms run once per forward over a few KiB (and see
+        // matmul_spill_excuse).
+        spills += "\n  " + job.name() + " " + kernel + ": " + std::to_string(found->spill_store_bytes) + "/" +
+                  std::to_string(found->spill_load_bytes) + " bytes spilled (store/load)";
+        if (std::string(kernel) == "glq_matmul") spills += std::string(" (") + job.matmul_spill_excuse + ")";
+      }
+    }
+    CHECK(job.resources.size() == std::size(kKernelNames));
+  }
+  WARN("slowest compile: " << slowest << " ms");
+  if (!spills.empty()) WARN("spills reported, not failed:" << spills);
+}
+
+}  // namespace
+
+TEST_CASE("NVRTC compiles the kernel set for every architecture and bpw", "[nvrtc][slow]") {
+  std::vector<CompileJob> jobs = compile_matrix();
+  REQUIRE(jobs.size() == 42 + 28);
+  // Every bpw on every arch at bucket 1.
+  for (const char* arch : {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120"}) {
+    for (int bpw = 2; bpw <= 8; ++bpw) {
+      CHECK(std::count_if(jobs.begin(), jobs.end(), [&](const CompileJob& j) {
+              return j.arch.name() == arch && j.spec.bpw == bpw && j.bucket == 1;
+            }) == 1);
+    }
+  }
+
+  compile_all(jobs);
+  check_compiled(jobs);
+}
+
+// The edges of every knob the default variant leaves alone, and the largest Hadamard blocks:
+// 32 warps in a CTA either way, one and eight table copies, 32 and 1024 transform threads,
+// prefetch 8, and blocks of 32768 (R = 16) and 65536 (R = 32) for the strided passes.
+TEST_CASE("NVRTC compiles the knobs' extremes and the largest blocks", "[nvrtc][slow]") {
+  struct Case {
+    LinearSpec spec;
+    int bucket;
+    const char* arch;
+    const char* knobs;
+  };
+  // The widest CTAs the register-file rule allows (16 warps at batch 1, 8 at a large batch).
+  const Case cases[] = {
+      {{4096, 11008, 3}, 1, "sm_86", "warps=1 k_warps=16 k_split=1 table_copies=1 transform_threads=1024"},
+      {{4096, 4096, 8}, 32, "sm_80", "warps=8 k_warps=1 batch_tiles=4 prefetch=1 table_copies=2 transform_threads=32"},
+      {{8192, 57344, 5}, 16, "sm_90a", "warps=2 k_warps=4 batch_tiles=2 prefetch=2 table_copies=8"},
+      {{65536, 4096, 2}, 1, "sm_90a", ""},
+      {{4096, 4096, 5, DType::bf16, true, true}, 8, "sm_89", "warps=2 k_warps=4 table_copies=4 transform_threads=64"},
+      {{4096, 4096, 2}, 1, "sm_100a", "warps=2 k_warps=2 prefetch=8"},
+      // The default variant here (k_split=3, 128 k-tiles) once spilled in glq_matmul on sm_120.
+      {{8192, 4096, 2}, 1, "sm_120", ""},
+  };
+  std::vector<CompileJob> jobs;
+  for (const Case& c : cases) {
+    CompileJob job;
+    job.spec = c.spec;
+    job.bucket = c.bucket;
+    job.arch = parse_arch(c.arch);
+    job.override_knobs = c.knobs;
+    job.matmul_spill_excuse = known_matmul_spill(job.spec, job.arch);
+    jobs.push_back(job);
+  }
+  compile_all(jobs);
+  check_compiled(jobs);
+  // The overrides took effect.
+  CHECK(jobs[0].variant.find("warps=1 k_warps=16 ") == 0);
+  CHECK(jobs[1].variant.find("transform_threads=32") != std::string::npos);
+  CHECK(jobs[5].variant.find("prefetch=8") != std::string::npos);
+}
+
+TEST_CASE("glq_matmul does not spill at bpw 5 and 7 on sm_100a and sm_120", "[nvrtc][slow][!mayfail]") {
+  // See known_matmul_spill: remove [!mayfail] and the exception once this passes.
+  std::vector<CompileJob> jobs;
+  for (const char* arch : {"sm_100a", "sm_120"}) {
+    for (auto [bpw, bucket] : {std::pair{5, 1}, {7, 16}}) {
+      CompileJob job;
+      job.spec = LinearSpec{11008, 4096, bpw};
+      job.bucket = bucket;
+      job.arch = parse_arch(arch);
+      jobs.push_back(job);  // no excuse: check_compiled asserts a spill-free glq_matmul
+    }
+  }
+  compile_all(jobs);
+  check_compiled(jobs);
+}
+
+TEST_CASE("PTX on request uses mma.sync m16n8k16 for the target", "[nvrtc]") {
+  const Arch arch = parse_arch("sm_89");
+  const LinearSpec spec{4096, 4096, 3, DType::bf16};
+  const GeneratedKernel g = generate_kernel(spec, default_variant(spec, 16, arch, 128), 16, arch);
+  const CompileOutput out = compile_kernel(g.source, g.options, true);
+  CHECK_FALSE(out.cubin.empty());
+  REQUIRE_FALSE(out.ptx.empty());
+  CHECK(out.ptx.find(".target sm_89") != std::string::npos);
+  CHECK(out.ptx.find("mma.sync.aligned.m16n8k16") != std::string::npos);
+  for (const char* kernel : kKernelNames) {
+    INFO(kernel);
+    CHECK(out.ptx.find(std::string(".entry ") + kernel + "(") != std::string::npos);
+  }
+  CHECK(out.ptx.back() != '\0');
+  CHECK(out.compile_ms > 0);
+  // Without the request there is no PTX.
+  CHECK(compile_kernel(g.source, g.options, false).ptx.empty());
+}
+
+TEST_CASE("a source NVRTC rejects is a compile_error carrying NVRTC's log", "[nvrtc][errors]") {
+  const std::string bad = "extern \"C\" __global__ void broken(int* p) { *p = undeclared_name_xyz; }\n";
+  GLQ_REQUIRE_ERROR(compile_kernel(bad, {"--gpu-architecture=sm_80"}, false, "broken_kernel.cu"),
+                    Status::compile_error, "undeclared_name_xyz", "broken_kernel.cu", "NVRTC");
+  // A bad option is reported the same way rather than crashing.
+  GLQ_REQUIRE_ERROR(compile_kernel("extern \"C\" __global__ void k() {}\n", {"--gpu-architecture=sm_75x"}, false),
+                    Status::compile_error);
+}
+
+TEST_CASE("a trivial kernel compiles and reports its resources", "[nvrtc]") {
+  const std::string source =
+      "extern \"C\" __global__ void tiny(float* p) { __shared__ float s[64]; s[threadIdx.x] = p[threadIdx.x];"
+      " __syncthreads(); p[threadIdx.x] = s[63 - threadIdx.x]; }\n";
+  const CompileOutput out = compile_kernel(source, {"--gpu-architecture=sm_80", "-Xptxas=-v"}, false);
+  CHECK_FALSE(out.cubin.empty());
+  REQUIRE(out.resources.size() == 1);
+  CHECK(out.resources[0].name == "tiny");
+  CHECK(out.resources[0].registers > 0);
+  CHECK(out.resources[0].shared_bytes == 256);
+  CHECK(out.resources[0].spill_store_bytes == 0);
+}
+
+TEST_CASE("parse_resource_usage reads ptxas' verbose report", "[nvrtc]") {
+  const std::string log =
+      "ptxas info    : 0 bytes gmem\n"
+      "ptxas info    : Compiling entry function 'glq_matmul' for 'sm_90a'\n"
+      "ptxas info    : Function properties for glq_matmul\n"
+      "    16 bytes stack frame, 8 bytes spill stores, 12 bytes spill loads\n"
+      "ptxas info    : Used 128 registers, used 1 barriers, 8192 bytes smem, 400 bytes cmem[0]\n"
+      "ptxas info    : Compiling entry function 'glq_input_chunks' for 'sm_90a'\n"
+      "ptxas info    : Function properties for glq_input_chunks\n"
+      "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n"
+      "ptxas info    : Used 40 registers, used 1 barriers, 392 bytes cmem[0]\n";
+  const std::vector<KernelResources> r = parse_resource_usage(log);
+  REQUIRE(r.size() == 2);
+  CHECK(r[0].name == "glq_matmul");
+  CHECK(r[0].registers == 128);
+  CHECK(r[0].stack_bytes == 16);
+  CHECK(r[0].spill_store_bytes == 8);
+  CHECK(r[0].spill_load_bytes == 12);
+  CHECK(r[0].shared_bytes == 8192);
+  CHECK(r[1].name == "glq_input_chunks");
+  CHECK(r[1].registers == 40);
+  CHECK(r[1].shared_bytes == 0);
+  CHECK(r[1].spill_store_bytes == 0);
+  CHECK(parse_resource_usage("").empty());
+  CHECK(parse_resource_usage("ptxas info : Used 10 registers\n").empty());  // no entry function yet
+}
+
+TEST_CASE("parallel_for runs every job once and rethrows the first error after all stop", "[parallel]") {
+  std::vector<std::atomic<int>> runs(100);
+  parallel_for(runs.size(), 2, [&](size_t i) { runs[i]++; });
+  for (size_t i = 0; i < runs.size(); ++i) CHECK(runs[i].load() == 1);
+
+  std::atomic<int> finished{0};
+  CHECK_THROWS_WITH(parallel_for(50, 2,
+                                 [&](size_t i) {
+                                   if (i == 7) throw std::runtime_error("job 7 failed");
+                                   finished++;
+                                 }),
+                    "job 7 failed");
+  CHECK(finished.load() == 49);  // the other jobs still ran
+
+  int count = 0;
+  parallel_for(0, 2, [&](size_t) { count++; });
+  CHECK(count == 0);
+  parallel_for(3, 0, [&](size_t) {});  // 0 threads: one per core
+  parallel_for(5, 1, [&](size_t) { count++; });
+  CHECK(count == 5);
+}

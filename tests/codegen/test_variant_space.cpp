@@ -1,0 +1,485 @@
+// The legal variant space, the default variant and the launch plan.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "codegen/arch.hpp"
+#include "codegen/launch.hpp"
+#include "codegen/source.hpp"
+#include "codegen/variant_space.hpp"
+#include "codegen_helpers.hpp"
+
+using namespace glqjit;
+
+namespace {
+
+const char* const kArchs[] = {"sm_80", "sm_86", "sm_89", "sm_90a", "sm_100a", "sm_120"};
+
+// out x in shapes of real layers, plus padded and tiny ones.
+const LinearSpec kSpecs[] = {
+    {4096, 4096, 2},  {4096, 11008, 3}, {11008, 4096, 4}, {5000, 1000, 5, DType::bf16, true},
+    {1, 1, 6},        {8192, 28672, 7}, {28672, 8192, 8}, {4096, 14336, 2, DType::f16, false, true},
+    // Blocks above TRANSFORM_CHUNK: 57344 = 32768 + 16384 + 8192 out, one block of 65536 in.
+    {8192, 57344, 3}, {65536, 4096, 5},
+};
+
+int k_tiles_of(const LinearSpec& spec) { return int(spec.geometry().n_pad / 64); }
+
+bool has_e81b(const LinearSpec& spec) {
+  const Recipe recipe = spec.recipe();
+  return std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
+}
+
+Variant variant_of(const char* text) {
+  // Every knob spelled out, so that a change of Variant's defaults does not change the test.
+  const Variant all{.warps = 4, .k_warps = 1, .k_split = 1, .batch_tiles = 1, .prefetch = 2, .table_copies = 8,
+                    .transform_threads = 128};
+  return parse_variant(text, all);
+}
+
+}  // namespace
+
+TEST_CASE("the default variant is legal for every spec, bucket and architecture", "[variant_space]") {
+  for (const char* arch_name : kArchs) {
+    const Arch arch = parse_arch(arch_name);
+    for (const LinearSpec& spec : kSpecs) {
+      for (int bucket : {1, 2, 8, 16, 64, 256, 1024}) {
+        INFO(spec.canonical() << " bucket " << bucket << " " << arch_name);
+        const Variant v = default_variant(spec, bucket, arch, arch.typical_sm_count());
+        INFO("default " << v.canonical());
+        CHECK_FALSE(variant_violation(spec, bucket, arch, v).has_value());
+        CHECK_NOTHROW(check_variant(spec, bucket, arch, v));
+        CHECK(8 * v.batch_tiles <= std::max(8, bucket));
+        // The heuristic's shape: CTAs of 8 warps, conflict-free tables unless two codebooks
+        // share the space, and at least 4 k-tiles per warp wherever K is split.
+        CHECK(v.warps * v.k_warps == 8);
+        CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
+        CHECK(v.transform_threads == 128);
+        if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
+      }
+    }
+  }
+}
+
+TEST_CASE("the default variant serves the largest batch bucket where the partial sums fit", "[variant_space]") {
+  const Arch arch = parse_arch("sm_90a");
+  // bucket_for(kMaxBatch) = 65536 columns of 2048 fp32 partial sums: 512 MiB, the limit.
+  CHECK(bucket_for(kMaxBatch) == 65536);
+  const LinearSpec narrow{4096, 2048, 2};
+  const Variant v = default_variant(narrow, 65536, arch, 132);
+  CHECK(v.k_split == 1);
+  CHECK(8 * v.batch_tiles <= 65536);
+  CHECK_FALSE(variant_violation(narrow, 65536, arch, v).has_value());
+  CHECK(make_launch_plan(narrow, v).partial_bytes(65536) == size_t(512) << 20);
+}
+
+TEST_CASE("the default variant splits K to fill the SMs", "[variant_space]") {
+  const LinearSpec spec{4096, 4096, 2};  // 256 row tiles, 64 k-tiles
+  const Arch arch = parse_arch("sm_90a");
+  const Variant few = default_variant(spec, 1, arch, 1);
+  const Variant many = default_variant(spec, 1, arch, 132);
+  // One SM needs no split: 32 warps over 256 row tiles.
+  CHECK(few.k_warps == 1);
+  CHECK(few.k_split == 1);
+  CHECK(few.warps == 8);
+  // 132 SMs want about 17 warps per row tile: first 8 warps per tile in the CTA, then CTAs
+  // along K, capped so that each warp keeps 4 of the 64 k-tiles.
+  CHECK(many.k_warps == 8);
+  CHECK(many.k_split == 2);
+  CHECK(many.warps == 1);
+  CHECK(many.k_warps * many.k_split > few.k_warps * few.k_split);
+  CHECK(few.transform_threads == many.transform_threads);
+  CHECK(few.table_copies == many.table_copies);
+}
+
+TEST_CASE("legal_variants are legal, distinct and contain the default", "[variant_space]") {
+  for (const LinearSpec& spec : {LinearSpec{4096, 11008, 3}, LinearSpec{5000, 1000, 8}}) {
+    for (int bucket : {1, 16, 256}) {
+      const Arch arch = parse_arch("sm_90a");
+      INFO(spec.canonical() << " bucket " << bucket);
+      const Variant base = default_variant(spec, bucket, arch, 132);
+      const std::vector<Variant> variants = legal_variants(spec, bucket, arch, 132);
+      REQUIRE(variants.size() > 1);
+      CHECK(variants.front() == base);
+      CHECK(std::find(variants.begin(), variants.end(), base) != variants.end());
+      bool other_k_warps = false, other_warps = false;
+      for (size_t i = 0; i < variants.size(); ++i) {
+        INFO(variants[i].canonical());
+        CHECK_FALSE(variant_violation(spec, bucket, arch, variants[i]).has_value());
+        CHECK(variants[i].warps * variants[i].k_warps <= 32);
+        for (size_t j = 0; j < i; ++j) CHECK_FALSE(variants[i] == variants[j]);
+        other_k_warps |= variants[i].k_warps != base.k_warps;
+        other_warps |= variants[i].warps != base.warps;
+      }
+      // The search space moves the new knob too.
+      CHECK(other_k_warps);
+      CHECK(other_warps);
+    }
+  }
+}
+
+TEST_CASE("variants that break a limit are invalid_argument errors naming the knob", "[variant_space][errors]") {
+  const Arch arch = parse_arch("sm_90a");
+  const LinearSpec spec4{4096, 4096, 4};  // 64 k-tiles, 256 row tiles, one codebook
+  const Variant ok = variant_of("warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=2 table_copies=8 "
+                                "transform_threads=256");
+  REQUIRE_NOTHROW(check_variant(spec4, 1, arch, ok));
+
+  auto with = [&](const char* text) { return parse_variant(text, ok); };
+  // warps and k_warps: powers of two from 1 to 32 ...
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=3")), Status::invalid_argument, "warps=3",
+                    "power of two");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=0")), Status::invalid_argument, "warps=0");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=64 k_warps=1")), Status::invalid_argument, "warps=64",
+                    "power of two");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("k_warps=3")), Status::invalid_argument, "k_warps=3",
+                    "power of two");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("k_warps=0")), Status::invalid_argument, "k_warps=0");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=1 k_warps=64")), Status::invalid_argument,
+                    "k_warps=64");
+  // ... and together at most 32 warps (1024 threads) per CTA.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=8 k_warps=8")), Status::invalid_argument, "warps=8",
+                    "k_warps=8", "32 warps");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=32 k_warps=2")), Status::invalid_argument, "warps=32",
+                    "k_warps=2", "32 warps");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=2 k_warps=32")), Status::invalid_argument, "warps=2",
+                    "k_warps=32", "32 warps");
+  // A CTA must also fit the register file: 32 warps of even the smallest ring do not.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=32 k_warps=1")), Status::invalid_argument, "warps=32",
+                    "registers");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=4 k_warps=8")), Status::invalid_argument, "k_warps=8",
+                    "registers");
+  for (const char* edge : {"warps=16 k_warps=1", "warps=1 k_warps=16", "warps=4 k_warps=4", "warps=8 k_warps=2"}) {
+    INFO(edge);
+    CHECK_NOTHROW(check_variant(spec4, 1, arch, with(edge)));
+    const Variant v = with(edge);
+    CHECK(make_launch_plan(spec4, v).matmul.threads == unsigned(32 * v.warps * v.k_warps));
+  }
+  // table_copies: 1, 2, 4 or 8.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("table_copies=3")), Status::invalid_argument,
+                    "table_copies=3", "1, 2, 4 or 8");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("table_copies=0")), Status::invalid_argument, "table_copies=0");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("table_copies=16")), Status::invalid_argument,
+                    "table_copies=16");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("table_copies=-8")), Status::invalid_argument,
+                    "table_copies=-8");
+  for (const char* copies : {"table_copies=1", "table_copies=2", "table_copies=4", "table_copies=8"}) {
+    INFO(copies);
+    CHECK_NOTHROW(check_variant(spec4, 1, arch, with(copies)));
+  }
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 256, arch, with("prefetch=8 batch_tiles=8")), Status::invalid_argument,
+                    "prefetch=8", "batch_tiles=8", "registers");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("prefetch=9")), Status::invalid_argument, "prefetch=9");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("prefetch=0")), Status::invalid_argument, "prefetch=0");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("k_split=65")), Status::invalid_argument, "k_split=65",
+                    "64 k-tiles");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("k_split=0")), Status::invalid_argument, "k_split=0");
+  CHECK_NOTHROW(check_variant(spec4, 1, arch, with("k_split=64")));
+  // The partial sums of all K splits are bounded (512 MiB): 64 x 1024 x 4096 fp32 is 1 GiB.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1024, arch, with("k_split=64")), Status::invalid_argument, "k_split=64",
+                    "1024 MiB", "partial sums", "512 MiB");
+  // transform_threads: a power of two from 32 to 1024.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("transform_threads=2048")), Status::invalid_argument,
+                    "transform_threads=2048", "32 to 1024");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("transform_threads=96")), Status::invalid_argument,
+                    "transform_threads=96");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("transform_threads=16")), Status::invalid_argument,
+                    "transform_threads=16");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("transform_threads=0")), Status::invalid_argument,
+                    "transform_threads=0");
+  CHECK_NOTHROW(check_variant(spec4, 1, arch, with("transform_threads=32")));
+  CHECK_NOTHROW(check_variant(spec4, 1, arch, with("transform_threads=1024")));
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 256, arch, with("batch_tiles=3")), Status::invalid_argument,
+                    "batch_tiles=3");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 256, arch, with("batch_tiles=16")), Status::invalid_argument,
+                    "batch_tiles=16");
+  // A tile wider than the bucket wastes whole mma tiles.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 8, arch, with("batch_tiles=2")), Status::invalid_argument, "batch_tiles=2",
+                    "bucket 8");
+  CHECK_NOTHROW(check_variant(spec4, 16, arch, with("batch_tiles=2")));
+  // The message names the spec, bucket and architecture too.
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("warps=3")), Status::invalid_argument, spec4.canonical().c_str(),
+                    "bucket 1", "sm_90a");
+  // generate_kernel checks the variant too.
+  GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("warps=3"), 1, arch), Status::invalid_argument, "warps=3");
+  GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("k_split=65"), 1, arch), Status::invalid_argument, "k_split=65");
+  GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("warps=8 k_warps=8"), 1, arch), Status::invalid_argument, "k_warps=8");
+  GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("table_copies=3"), 1, arch), Status::invalid_argument,
+                    "table_copies=3");
+}
+
+// The matmul's dynamic shared memory: 256 rows x table_copies x 16 bytes per codebook the
+// recipe uses, then (k_warps - 1) x warps x batch_tiles x 4 x 32 fp32 for the K_WARPS reduction.
+TEST_CASE("matmul shared memory counts the codebooks and the K_WARPS reduction", "[variant_space][launch]") {
+  const Recipe one = LinearSpec{4096, 4096, 4}.recipe();   // E8P, E8P
+  const Recipe two = LinearSpec{4096, 4096, 3}.recipe();   // E8P, E81B
+  CHECK(matmul_shared_bytes(one, variant_of("table_copies=8")) == 256u * 8 * 16);
+  CHECK(matmul_shared_bytes(one, variant_of("table_copies=1")) == 256u * 16);
+  CHECK(matmul_shared_bytes(two, variant_of("table_copies=8")) == 2u * 256 * 8 * 16);
+  CHECK(matmul_shared_bytes(two, variant_of("table_copies=2")) == 2u * 256 * 2 * 16);
+  CHECK(matmul_shared_bytes(two, variant_of("table_copies=4 warps=2 k_warps=4 batch_tiles=2")) ==
+        2u * 256 * 4 * 16 + 3u * 2 * 2 * 4 * 32 * 4);
+  CHECK(matmul_shared_bytes(one, variant_of("table_copies=1 warps=1 k_warps=32 batch_tiles=8")) ==
+        256u * 16 + 31u * 8 * 4 * 32 * 4);
+  const Variant v = variant_of("table_copies=4 warps=8 k_warps=4");
+  CHECK(make_launch_plan(LinearSpec{4096, 4096, 3}, v).matmul.dynamic_shared_bytes == matmul_shared_bytes(two, v));
+}
+
+TEST_CASE("a matmul CTA must fit an SM's registers and shared memory", "[variant_space][errors]") {
+  const LinearSpec spec{4096, 4096, 3};  // two codebooks
+  // 2 x 256 x 8 x 16 = 65536 bytes of tables + 7 x 4 x 4 x 512 = 57344 of reduction = 122880
+  // would exceed sm_86's 99 KiB, but its 32 warps need more registers than any SM has, which
+  // is checked first; so it is rejected everywhere, naming the registers.
+  const Variant big = variant_of("warps=4 k_warps=8 batch_tiles=4 prefetch=1 table_copies=8");
+  REQUIRE(matmul_shared_bytes(spec.recipe(), big) == 122880u);
+  for (const Arch& arch : supported_archs()) {
+    INFO(arch.name());
+    GLQ_REQUIRE_ERROR(check_variant(spec, 32, arch, big), Status::invalid_argument, "registers", "warps=4",
+                      "k_warps=8");
+  }
+  // The largest reduction a legal CTA can have, with both codebooks at 8 copies, still fits
+  // the smallest shared memory (sm_86/sm_89/sm_120: 101376 bytes).
+  const Variant widest = variant_of("warps=1 k_warps=16 batch_tiles=4 prefetch=1 table_copies=8");
+  const unsigned widest_bytes = matmul_shared_bytes(spec.recipe(), widest);
+  CHECK(widest_bytes == 65536u + 15u * 4 * 512);
+  CHECK(widest_bytes <= 101376u);
+  // One copy of one table plus a 16-warp reduction fits everywhere too.
+  const Variant thin = variant_of("warps=1 k_warps=16 batch_tiles=1 prefetch=1 table_copies=1");
+  CHECK(matmul_shared_bytes(LinearSpec{4096, 4096, 2}.recipe(), thin) == 4096u + 15u * 512);
+  for (const Arch& arch : supported_archs()) {
+    INFO(arch.name());
+    CHECK_NOTHROW(check_variant(LinearSpec{4096, 4096, 2}, 1, arch, thin));
+  }
+}
+
+TEST_CASE("bad specs are unsupported_shape errors from the variant space and the generator", "[variant_space][errors]") {
+  const Arch arch = parse_arch("sm_90a");
+  const Variant v{};
+  GLQ_REQUIRE_ERROR(default_variant(LinearSpec{0, 4096, 2}, 1, arch, 132), Status::unsupported_shape, "in_features");
+  GLQ_REQUIRE_ERROR(default_variant(LinearSpec{4096, -5, 2}, 1, arch, 132), Status::unsupported_shape, "out_features");
+  GLQ_REQUIRE_ERROR(default_variant(LinearSpec{4096, 4096, 1}, 1, arch, 132), Status::unsupported_shape, "bpw 1");
+  GLQ_REQUIRE_ERROR(default_variant(LinearSpec{4096, 4096, 9}, 1, arch, 132), Status::unsupported_shape, "bpw 9");
+  GLQ_REQUIRE_ERROR(generate_kernel(LinearSpec{4096, 4096, 9}, v, 1, arch), Status::unsupported_shape, "bpw 9");
+  GLQ_REQUIRE_ERROR(generate_kernel(LinearSpec{0, 4096, 2}, v, 1, arch), Status::unsupported_shape, "in_features");
+  GLQ_REQUIRE_ERROR(generate_kernel(LinearSpec{int64_t(1) << 21, 4096, 2}, v, 1, arch), Status::unsupported_shape,
+                    "in_features");
+  GLQ_REQUIRE_ERROR(legal_variants(LinearSpec{4096, 4096, 9}, 1, arch, 132), Status::unsupported_shape, "bpw 9");
+}
+
+// The transforms run in chunks of TRANSFORM_CHUNK (2048) elements in shared memory, plus a
+// strided pass over up to 32 chunks for larger blocks; so shared memory no longer limits the
+// block size per architecture. A block of up to 2048 x 32 = 65536 works everywhere; above that
+// (features of 131072 or more whose top power of two exceeds 65536) nothing does.
+TEST_CASE("the largest Hadamard block limits the shape on every architecture alike", "[variant_space][errors]") {
+  REQUIRE(kTransformChunk == 2048);
+  REQUIRE(kMaxStridedRadix == 32);
+  const LinearSpec wide{8192, 57344, 2};
+  REQUIRE(wide.geometry().out_blocks == std::vector<int64_t>{32768, 16384, 8192});
+  const LinearSpec deep{57344, 8192, 2};
+  // A block of 32768 used to need 136 KiB of shared memory and failed on sm_86/sm_89/sm_120;
+  // chunked, it needs one chunk's (2048 + 128) fp32.
+  REQUIRE(make_launch_plan(wide, Variant{}).output_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  REQUIRE(make_launch_plan(deep, Variant{}).input_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  for (const Arch& arch : supported_archs()) {
+    INFO(arch.name());
+    CHECK_NOTHROW(default_variant(wide, 1, arch, arch.typical_sm_count()));
+    CHECK_NOTHROW(default_variant(deep, 1, arch, arch.typical_sm_count()));
+    // One block of 65536 = 32 chunks: the largest the strided pass takes.
+    CHECK_NOTHROW(default_variant(LinearSpec{4096, 65536, 2}, 1, arch, arch.typical_sm_count()));
+    CHECK_NOTHROW(default_variant(LinearSpec{65536, 4096, 2}, 1, arch, arch.typical_sm_count()));
+    // Just under 131072: 65536 + 32768 + ... blocks.
+    CHECK_NOTHROW(default_variant(LinearSpec{4096, 131056, 2}, 1, arch, arch.typical_sm_count()));
+    // A block of 131072 (64 chunks) is too large on every architecture, on either side.
+    GLQ_REQUIRE_ERROR(default_variant(LinearSpec{131072, 4096, 2}, 1, arch, arch.typical_sm_count()),
+                      Status::unsupported_shape, "131072", "65536", arch.name().c_str());
+    GLQ_REQUIRE_ERROR(default_variant(LinearSpec{4096, 131072, 2}, 1, arch, arch.typical_sm_count()),
+                      Status::unsupported_shape, "131072", "65536");
+    GLQ_REQUIRE_ERROR(default_variant(LinearSpec{4096, 131072 + 65536, 2}, 1, arch, arch.typical_sm_count()),
+                      Status::unsupported_shape, "131072");
+  }
+  // The legacy single block pads to the next power of two: 65537 features become one block of
+  // 131072.
+  GLQ_REQUIRE_ERROR(default_variant(LinearSpec{65537, 4096, 2, DType::f16, false, true}, 1, parse_arch("sm_90a"), 132),
+                    Status::unsupported_shape, "131072");
+  // Any variant of such a spec is illegal, with the same reason.
+  GLQ_REQUIRE_ERROR(check_variant(LinearSpec{131072, 4096, 2}, 1, parse_arch("sm_90a"), Variant{}),
+                    Status::invalid_argument, "a Hadamard block of 131072", "65536");
+  GLQ_REQUIRE_ERROR(generate_kernel(LinearSpec{131072, 4096, 2}, Variant{}, 1, parse_arch("sm_90a")),
+                    Status::invalid_argument, "131072");
+}
+
+TEST_CASE("the transform plan splits blocks into chunks of 2048 and strided blocks", "[launch]") {
+  {
+    const TransformPlan plan = make_transform_plan({32768, 16384, 8192});
+    REQUIRE(plan.chunks.size() == 16 + 8 + 4);
+    for (size_t c = 0; c < plan.chunks.size(); ++c) {
+      INFO("chunk " << c);
+      CHECK(plan.chunks[c].offset == int64_t(c) * 2048);  // the three blocks are contiguous
+      CHECK(plan.chunks[c].length == 2048);
+      CHECK_FALSE(plan.chunks[c].final);
+    }
+    REQUIRE(plan.strided_blocks.size() == 3);
+    CHECK(plan.strided_blocks[0] == std::pair<int64_t, int64_t>{0, 32768});
+    CHECK(plan.strided_blocks[1] == std::pair<int64_t, int64_t>{32768, 16384});
+    CHECK(plan.strided_blocks[2] == std::pair<int64_t, int64_t>{49152, 8192});
+  }
+  {
+    const TransformPlan plan = make_transform_plan({1024, 64});
+    REQUIRE(plan.chunks.size() == 2);
+    CHECK(plan.chunks[0].offset == 0);
+    CHECK(plan.chunks[0].length == 1024);
+    CHECK(plan.chunks[0].final);
+    CHECK(plan.chunks[1].offset == 1024);
+    CHECK(plan.chunks[1].length == 64);
+    CHECK(plan.chunks[1].final);
+    CHECK(plan.strided_blocks.empty());
+  }
+  {
+    // A block of exactly one chunk is final; larger ones are not. 11008 = 8192 + 2048 + 512 + 256.
+    const TransformPlan plan = make_transform_plan({8192, 2048, 512, 256});
+    REQUIRE(plan.chunks.size() == 7);
+    const int64_t offsets[] = {0, 2048, 4096, 6144, 8192, 10240, 10752};
+    const int64_t lengths[] = {2048, 2048, 2048, 2048, 2048, 512, 256};
+    const bool finals[] = {false, false, false, false, true, true, true};
+    for (size_t c = 0; c < 7; ++c) {
+      INFO("chunk " << c);
+      CHECK(plan.chunks[c].offset == offsets[c]);
+      CHECK(plan.chunks[c].length == lengths[c]);
+      CHECK(plan.chunks[c].final == finals[c]);
+    }
+    REQUIRE(plan.strided_blocks.size() == 1);
+    CHECK(plan.strided_blocks[0] == std::pair<int64_t, int64_t>{0, 8192});
+  }
+  {
+    // The largest block the strided pass takes: 32 chunks.
+    const TransformPlan plan = make_transform_plan({65536});
+    CHECK(plan.chunks.size() == 32);
+    REQUIRE(plan.strided_blocks.size() == 1);
+    CHECK(plan.strided_blocks[0].second == kTransformChunk * kMaxStridedRadix);
+  }
+  CHECK(make_transform_plan({}).chunks.empty());
+  CHECK(make_transform_plan({}).strided_blocks.empty());
+  // Over real geometries: the chunks tile the padded side exactly once, in order.
+  for (const LinearSpec& spec : kSpecs) {
+    const Geometry g = spec.geometry();
+    for (const auto& [blocks, padded] : {std::pair{g.in_blocks, g.n_pad}, std::pair{g.out_blocks, g.m_pad}}) {
+      INFO(spec.canonical() << " side of " << padded);
+      const TransformPlan plan = make_transform_plan(blocks);
+      int64_t next = 0;
+      for (const TransformChunk& chunk : plan.chunks) {
+        CHECK(chunk.offset == next);
+        CHECK(chunk.length <= kTransformChunk);
+        CHECK((chunk.length & (chunk.length - 1)) == 0);
+        next += chunk.length;
+      }
+      CHECK(next == padded);
+      size_t big_blocks = 0;
+      for (int64_t block : blocks) big_blocks += block > kTransformChunk ? 1 : 0;
+      CHECK(plan.strided_blocks.size() == big_blocks);
+    }
+  }
+}
+
+TEST_CASE("the launch plan follows the geometry and the variant", "[launch]") {
+  const LinearSpec spec{4096, 11008, 3};  // in blocks 4096; out blocks 8192, 2048, 512, 256
+  const Variant v = variant_of("warps=8 k_warps=2 k_split=4 batch_tiles=2 prefetch=2 table_copies=4 "
+                               "transform_threads=512");
+  const LaunchPlan plan = make_launch_plan(spec, v);
+  CHECK(plan.n_pad == 4096);
+  CHECK(plan.m_pad == 11008);
+  CHECK(plan.m_tiles == 688);
+  CHECK(plan.k_tiles == 64);
+  CHECK(plan.in_chunk_count == 2);
+  CHECK(plan.out_chunk_count == 7);
+  CHECK(plan.in_strided_columns == 2048);   // one strided block x 2048 columns
+  CHECK(plan.out_strided_columns == 2048);
+  CHECK(plan.row_tiles_per_cta == 8);
+  CHECK(plan.k_split == 4);
+  CHECK(plan.batch_columns_per_cta == 16);
+  CHECK(plan.input_chunks.name == "glq_input_chunks");
+  CHECK(plan.input_strided.name == "glq_input_strided");
+  CHECK(plan.matmul.name == "glq_matmul");
+  CHECK(plan.output_chunks.name == "glq_output_chunks");
+  CHECK(plan.output_strided.name == "glq_output_strided");
+  CHECK(plan.repack_e81b.name == "glq_repack_e81b");
+  CHECK(plan.input_chunks.name == kInputChunksKernel);
+  CHECK(plan.output_strided.name == kOutputStridedKernel);
+  CHECK(plan.matmul.threads == 32 * 8 * 2);
+  for (const KernelLaunch* transform : {&plan.input_chunks, &plan.input_strided, &plan.output_chunks,
+                                        &plan.output_strided}) {
+    INFO(transform->name);
+    CHECK(transform->threads == 512);
+  }
+  CHECK(plan.repack_e81b.threads == 256);
+  CHECK(plan.input_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  CHECK(plan.output_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  CHECK(plan.input_strided.dynamic_shared_bytes == 0);
+  CHECK(plan.output_strided.dynamic_shared_bytes == 0);
+  CHECK(plan.matmul.dynamic_shared_bytes == 2 * 256 * 4 * 16 + 1 * 8 * 2 * 4 * 32 * 4);
+  // Grids: batch 20 -> 2 column groups of 16; 688 tiles / 8 per CTA = 86 row groups; 4 splits.
+  const Dim3 g = plan.matmul_grid(20);
+  CHECK(g.x == 2);
+  CHECK(g.y == 86);
+  CHECK(g.z == 4);
+  // The chunk passes: one CTA per (chunk, batch row); the strided passes: one thread per
+  // column of the strided blocks (2048 / 512 threads = 4 CTAs) per batch row.
+  CHECK(plan.input_chunks_grid(20).x == 2);
+  CHECK(plan.input_chunks_grid(20).y == 20);
+  CHECK(plan.input_chunks_grid(20).z == 1);
+  CHECK(plan.input_strided_grid(20).x == 4);
+  CHECK(plan.input_strided_grid(20).y == 20);
+  CHECK(plan.output_chunks_grid(3).x == 7);
+  CHECK(plan.output_chunks_grid(3).y == 3);
+  CHECK(plan.output_strided_grid(3).x == 4);
+  CHECK(plan.output_strided_grid(3).y == 3);
+  CHECK(plan.repack_grid().x == (688u * 64u * 32u + 255u) / 256u);
+  // Workspace: u, the input's staged fp32, the partial sums, the output's staged fp32.
+  CHECK(plan.activation_bytes(20) == size_t(20) * 4096 * 2);
+  CHECK(plan.input_staged_bytes(20) == size_t(20) * 4096 * 4);
+  CHECK(plan.partial_bytes(20) == size_t(4) * 20 * 11008 * 4);
+  CHECK(plan.output_staged_bytes(20) == size_t(20) * 11008 * 4);
+  CHECK(plan.workspace_bytes(20) == plan.activation_bytes(20) + plan.input_staged_bytes(20) +
+                                        plan.partial_bytes(20) + plan.output_staged_bytes(20));
+  // A partial last CTA: 688 row tiles over 32 per CTA.
+  CHECK(make_launch_plan(spec, parse_variant("warps=32 k_warps=1", v)).matmul_grid(1).y == 22);
+}
+
+TEST_CASE("a launch plan without blocks above a chunk has no strided passes", "[launch]") {
+  // 2048 in (one block of 2048), 1024 out (one block of 1024): every chunk is final.
+  const LaunchPlan plan = make_launch_plan(LinearSpec{2048, 1024, 2}, variant_of("k_split=2"));
+  CHECK(plan.in_chunk_count == 1);
+  CHECK(plan.out_chunk_count == 1);
+  CHECK(plan.in_strided_columns == 0);
+  CHECK(plan.out_strided_columns == 0);
+  CHECK(plan.input_chunks.name == "glq_input_chunks");
+  CHECK(plan.output_chunks.name == "glq_output_chunks");
+  CHECK(plan.input_strided.name.empty());
+  CHECK(plan.output_strided.name.empty());
+  CHECK(plan.input_strided.threads == 0);
+  CHECK(plan.output_strided.threads == 0);
+  CHECK(plan.input_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  CHECK(plan.output_chunks.dynamic_shared_bytes == (1024 + 64) * 4);
+  CHECK(plan.input_staged_bytes(7) == 0);
+  CHECK(plan.output_staged_bytes(7) == 0);
+  CHECK(plan.workspace_bytes(7) == plan.activation_bytes(7) + plan.partial_bytes(7));
+  CHECK(plan.partial_bytes(7) == size_t(2) * 7 * 1024 * 4);
+  // (input_strided_grid / output_strided_grid are not called here: with no strided pass their
+  // divisor, the strided kernel's thread count, is 0.)
+
+  // Mixed: 5000 in pads to 5056 = 4096 + 512 + 256 + 128 + 64 (strided); 1000 out pads to
+  // 1008 = 512 + ... + 16 (not).
+  const LaunchPlan mixed = make_launch_plan(LinearSpec{5000, 1000, 2}, Variant{});
+  CHECK(mixed.in_chunk_count == 2 + 4);
+  CHECK(mixed.out_chunk_count == 6);
+  CHECK(mixed.input_strided.name == "glq_input_strided");
+  CHECK(mixed.output_strided.name.empty());
+  CHECK(mixed.output_chunks.dynamic_shared_bytes == (512 + 32) * 4);
+  // Every part of the workspace starts 256-byte aligned: 3 x 5056 fp16 = 30336 -> 30464.
+  CHECK(mixed.activation_bytes(3) == 30464);
+  CHECK(mixed.input_staged_bytes(3) == size_t(3) * 5056 * 4);
+  CHECK(mixed.partial_bytes(3) == 12288);  // 3 x 1008 fp32 = 12096 -> 12288
+  CHECK(mixed.output_staged_bytes(3) == 0);
+  for (size_t part : {mixed.activation_bytes(3), mixed.input_staged_bytes(3), mixed.partial_bytes(3)}) {
+    CHECK(part % 256 == 0);
+  }
+}
