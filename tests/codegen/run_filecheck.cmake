@@ -8,16 +8,8 @@
 #   DEFINES      FileCheck -D variables, NAME=VALUE separated by @@
 cmake_minimum_required(VERSION 3.19)
 
-set(command "")
-set(after_separator FALSE)
-math(EXPR last "${CMAKE_ARGC} - 1")
-foreach(i RANGE ${last})
-  if(after_separator)
-    list(APPEND command "${CMAKE_ARGV${i}}")
-  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
-    set(after_separator TRUE)
-  endif()
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/../command_after_separator.cmake)
+command_after_separator(command)
 string(REPLACE ";" " " shown "${command}")
 
 file(REMOVE "${OUTPUT}")

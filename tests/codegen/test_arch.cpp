@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "codegen/arch.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 
 using namespace glqjit;
 

@@ -7,7 +7,7 @@
 
 #include "codegen/nvrtc.hpp"
 #include "codegen/source.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 #include "runtime/kernel_binary.hpp"
 
 using namespace glqjit;

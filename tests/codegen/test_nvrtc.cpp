@@ -11,7 +11,7 @@
 #include "codegen/parallel.hpp"
 #include "codegen/source.hpp"
 #include "codegen/variant_space.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 
 using namespace glqjit;
 

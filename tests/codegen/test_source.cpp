@@ -7,7 +7,7 @@
 
 #include "codegen/source.hpp"
 #include "codegen/variant_space.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 #include "templates/embedded.hpp"
 
 using namespace glqjit;

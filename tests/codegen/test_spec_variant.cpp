@@ -5,7 +5,7 @@
 
 #include "codegen/spec.hpp"
 #include "codegen/variant.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 #include "format/geometry.hpp"
 
 using namespace glqjit;

@@ -8,7 +8,7 @@
 
 #include "cache/store.hpp"
 #include "codegen/variant_space.hpp"
-#include "codegen_helpers.hpp"
+#include "test_helpers.hpp"
 #include "runtime/kernel_binary.hpp"
 
 using namespace glqjit;

@@ -12,9 +12,12 @@
 #include "glqjit/error.hpp"
 #include "runtime/context.hpp"
 #include "runtime/driver.hpp"
+#include "test_helpers.hpp"
 #include "runtime/kernel_binary.hpp"
 
 using namespace glqjit;
+using test::capture_error;
+using test::Thrown;
 
 namespace {
 
@@ -35,24 +38,6 @@ bool libcuda_loadable() {
   return library != nullptr;
 }
 
-struct Caught {
-  bool threw = false;
-  Status status = Status::ok;
-  std::string message;
-};
-
-template <class F>
-Caught catch_error(F&& f) {
-  Caught c;
-  try {
-    f();
-  } catch (const Error& e) {
-    c.threw = true;
-    c.status = e.status();
-    c.message = e.what();
-  }
-  return c;
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -66,7 +51,7 @@ TEST_CASE("driver() without libcuda is a no_driver error that names libcuda", "[
     WARN("a CUDA driver is present: checked that it loads instead of the no-driver path");
     return;
   }
-  const Caught first = catch_error([] { driver(); });
+  const Thrown first = capture_error([] { driver(); });
   INFO(first.message);
   REQUIRE(first.threw);
   CHECK(first.status == Status::no_driver);
@@ -76,7 +61,7 @@ TEST_CASE("driver() without libcuda is a no_driver error that names libcuda", "[
     CHECK(contains(first.message, "glq-dump"));  // what still works without a GPU
   }
   // A failed load is not remembered as success: the second call says the same.
-  const Caught second = catch_error([] { driver(); });
+  const Thrown second = capture_error([] { driver(); });
   CHECK(second.threw);
   CHECK(second.status == Status::no_driver);
   CHECK(second.message == first.message);
@@ -89,14 +74,14 @@ TEST_CASE("check_cuda passes CUDA_SUCCESS through without touching the driver", 
 TEST_CASE("a Context without a driver is a no_driver error, whatever the options", "[context]") {
   if (driver_usable()) {
     WARN("a CUDA driver is present: the no-driver path cannot be checked here");
-    const Caught bad_device = catch_error([] { Context(-1, ContextOptions{}); });
+    const Thrown bad_device = capture_error([] { Context(-1, ContextOptions{}); });
     CHECK(bad_device.status == Status::invalid_argument);
     CHECK(contains(bad_device.message, "device -1"));
     return;
   }
   for (int device : {0, 1, -1}) {
     INFO("device " << device);
-    const Caught c = catch_error([&] { Context context(device, ContextOptions{}); });
+    const Thrown c = capture_error([&] { Context context(device, ContextOptions{}); });
     INFO(c.message);
     REQUIRE(c.threw);
     CHECK(c.status == Status::no_driver);
@@ -107,7 +92,7 @@ TEST_CASE("a Context without a driver is a no_driver error, whatever the options
   options.cache_path = "/proc/self/no/such/dir/x.db";
   options.no_jit = true;
   options.read_only_cache = true;
-  const Caught c = catch_error([&] { Context context(0, options); });
+  const Thrown c = capture_error([&] { Context context(0, options); });
   CHECK(c.status == Status::no_driver);
 }
 
@@ -159,7 +144,7 @@ TEST_CASE("obtain_kernels needs no GPU", "[kernel_binary]") {
   }
   ObtainOptions no_jit;
   no_jit.no_jit = true;
-  const Caught c = catch_error([&] { obtain_kernels(nullptr, sets, no_jit); });
+  const Thrown c = capture_error([&] { obtain_kernels(nullptr, sets, no_jit); });
   CHECK(c.status == Status::no_jit);
   CHECK(contains(c.message, "glq-tune"));
 }

@@ -2,16 +2,8 @@
 # (from_store false), the second finds the same key in the store (from_store true).
 #   GLQ_DUMP  the program      DB  the store file (removed first)
 cmake_minimum_required(VERSION 3.19)
-set(args "")
-set(after_separator FALSE)
-math(EXPR last "${CMAKE_ARGC} - 1")
-foreach(i RANGE ${last})
-  if(after_separator)
-    list(APPEND args "${CMAKE_ARGV${i}}")
-  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
-    set(after_separator TRUE)
-  endif()
-endforeach()
+include(${CMAKE_CURRENT_LIST_DIR}/../command_after_separator.cmake)
+command_after_separator(args)
 
 file(REMOVE "${DB}" "${DB}-wal" "${DB}-shm")
 foreach(run first second)

@@ -1,4 +1,4 @@
-// Helpers of the codegen tests: temporary folders and "this call throws glqjit::Error with this
+// Helpers of the codegen and runtime tests: temporary folders and "this call throws glqjit::Error with this
 // status and a message containing these words".
 #pragma once
 
@@ -20,7 +20,7 @@ class ScratchDir {
  public:
   ScratchDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/glqjit-codegen-XXXXXX";
+    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/glqjit-test-XXXXXX";
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
     path_ = pattern;
   }
