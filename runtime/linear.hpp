@@ -27,7 +27,7 @@ struct DeviceWeights {
 struct LinearOptions {
   int max_batch = 1;
   bool lazy_buckets = false;  // compile a batch bucket's kernels at its first forward, not at plan
-  bool allow_nondeterministic = false;
+  bool allow_nondeterministic = false;  // accepted; every variant is deterministic today
 };
 
 // Mirrors glq::Weights in templates/prelude.cuh: passed by value to every kernel.

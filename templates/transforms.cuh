@@ -8,7 +8,7 @@
 
 namespace glq {
 
-// R values in registers, already loaded; butterflies over all of them.
+// The R values load(0) .. load(R - 1), transformed in registers and scaled by 1/sqrt(R).
 template <int R, class Load, class Store>
 __device__ __forceinline__ void strided_transform(Load&& load, Store&& store) {
   float v[R];
