@@ -35,10 +35,10 @@ void write_output(const std::string& path, const std::string& bytes, bool binary
   if (!file) throw Error(Status::invalid_argument, fmt::format("cannot write {}", path));
 }
 
-nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
+nlohmann::ordered_json kernel_info(const KernelBinary& binary, const Store* store) {
   const GeneratedKernel& g = binary.generated;
   const LaunchPlan& plan = g.launch;
-  nlohmann::json info;
+  nlohmann::ordered_json info;
   info["key_digest"] = binary.key.digest();
   info["key"] = {{"schema_version", binary.key.schema_version}, {"library_version", binary.key.library_version},
                  {"source_hash", binary.key.source_hash},       {"spec", binary.key.spec},
@@ -50,7 +50,7 @@ nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
   info["compile_ms"] = binary.compiled.compile_ms;
   info["store_lookup_ms"] = binary.lookup_ms;
   info["cubin_bytes"] = binary.compiled.cubin.size();
-  auto& kernels = info["kernels"] = nlohmann::json::array();
+  auto& kernels = info["kernels"] = nlohmann::ordered_json::array();
   for (const KernelResources& r : binary.resources) {
     kernels.push_back({{"name", r.name},
                        {"registers", r.registers},
@@ -60,7 +60,7 @@ nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
                        {"static_shared_bytes", r.shared_bytes}});
   }
   const int batch = g.batch_bucket;
-  auto& launches = info["launches_at_bucket"] = nlohmann::json::array();
+  auto& launches = info["launches_at_bucket"] = nlohmann::ordered_json::array();
   auto add = [&](const KernelLaunch& launch, Dim3 grid) {
     if (launch.name.empty()) return;
     launches.push_back({{"kernel", launch.name},
@@ -77,7 +77,7 @@ nlohmann::json kernel_info(const KernelBinary& binary, const Store* store) {
   return info;
 }
 
-std::string info_text(const nlohmann::json& info) {
+std::string info_text(const nlohmann::ordered_json& info) {
   std::string text = fmt::format("key digest   {}\n", info["key_digest"].get<std::string>());
   for (const auto& [name, value] : info["key"].items()) {
     text += fmt::format("  {:<16} {}\n", name, value.is_string() ? value.get<std::string>() : value.dump());
@@ -123,7 +123,7 @@ void dump_kernel(const KernelArguments& a) {
   if (a.emit == "cubin") {
     return write_output(a.output, std::string(binary.compiled.cubin.begin(), binary.compiled.cubin.end()), true);
   }
-  const nlohmann::json info = kernel_info(binary, store.get());
+  const nlohmann::ordered_json info = kernel_info(binary, store.get());
   write_output(a.output, a.json ? info.dump(2) + "\n" : info_text(info), false);
 }
 
