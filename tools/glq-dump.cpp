@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -127,6 +128,41 @@ void dump_kernel(const KernelArguments& a) {
   write_output(a.output, a.json ? info.dump(2) + "\n" : info_text(info), false);
 }
 
+// The tuning records of a store: what glq-tune chose per device, spec and batch bucket, with
+// the details it kept on why the winner won.
+void dump_tuning(const std::string& cache_path, bool json) {
+  const std::string path = cache_path.empty() ? default_store_path() : cache_path;
+  if (!std::filesystem::exists(path)) {
+    throw Error(Status::cache_error, fmt::format("no kernel store at {}: nothing has been compiled or tuned into it "
+                                                 "(pass --cache PATH for another store)",
+                                                 path));
+  }
+  Store store(StoreOptions{path, /*read_only=*/true});
+  const std::vector<TuningRecord> records = store.all_tuning();
+  if (json) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::array();
+    for (const TuningRecord& r : records) {
+      out.push_back({{"device_signature", r.device_signature},
+                     {"spec", r.spec},
+                     {"batch_bucket", r.batch_bucket},
+                     {"variant", r.variant},
+                     {"time_us", r.time_us},
+                     {"details", nlohmann::ordered_json::parse(r.details.empty() ? "null" : r.details, nullptr,
+                                                               /*allow_exceptions=*/false)}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  if (records.empty()) {
+    std::printf("no tuning records in %s\n", path.c_str());
+    return;
+  }
+  for (const TuningRecord& r : records) {
+    std::printf("%s | %s | bucket %d\n  winner  %s  (%.2f us)\n  details %s\n", r.device_signature.c_str(),
+                r.spec.c_str(), r.batch_bucket, r.variant.c_str(), r.time_us, r.details.c_str());
+  }
+}
+
 }  // namespace
 }  // namespace glqjit
 
@@ -160,8 +196,16 @@ int main(int argc, char** argv) {
   kernel->add_flag("--no-cache", k.no_cache, "compile without reading or writing any store");
   kernel->add_flag("--json", k.json, "with --emit info: print JSON");
 
+  std::string tuning_cache;
+  bool tuning_json = false;
+  auto* tuning = app.add_subcommand("tuning", "list the tuning records of a kernel store (winners and why they won)");
+  tuning->add_option("--cache", tuning_cache, "the store (default: $GLQJIT_CACHE or ~/.cache/glqjit/glqjit.db)");
+  tuning->add_flag("--json", tuning_json, "print JSON");
+
   return run_tool("glq-dump", app, argc, argv, [&] {
-    if (codebook->parsed()) {
+    if (tuning->parsed()) {
+      dump_tuning(tuning_cache, tuning_json);
+    } else if (codebook->parsed()) {
       const std::string table = codebook_dump(parse_codebook(codebook_name));
       std::fwrite(table.data(), 1, table.size(), stdout);
     } else {
