@@ -33,9 +33,7 @@ TransformPlan make_transform_plan(const std::vector<int64_t>& blocks) {
 }
 
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant) {
-  const bool e8p = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e8p) > 0;
-  const bool e81b = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
-  const unsigned tables = unsigned(int(e8p) + int(e81b)) * 256 * unsigned(variant.table_copies) * 16;
+  const unsigned tables = unsigned(int(uses(recipe, StageKind::e8p)) + int(uses(recipe, StageKind::e81b))) * 256 * unsigned(variant.table_copies) * 16;
   const unsigned reduction = unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
   return tables + reduction;
 }

@@ -79,8 +79,8 @@ std::string stage_kind_function(const Recipe& recipe) {
 std::string specialization(const GeneratedKernel& k) {
   const Geometry geometry = k.spec.geometry();
   const Recipe recipe = k.spec.recipe();
-  const bool has_e8p = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e8p) > 0;
-  const bool has_e81b = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
+  const bool has_e8p = uses(recipe, StageKind::e8p);
+  const bool has_e81b = uses(recipe, StageKind::e81b);
   const LaunchPlan& plan = k.launch;
   std::string text = fmt::format(
       "// glqjit kernel set, generated: do not edit.\n"

@@ -105,7 +105,7 @@ void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, c
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   const Recipe recipe = spec.recipe();
   const int stages = int(recipe.stages.size());
-  const bool has_e81b = std::count(recipe.stages.begin(), recipe.stages.end(), StageKind::e81b) > 0;
+  const bool has_e81b = uses(recipe, StageKind::e81b);
   Variant v;
   v.batch_tiles = std::min(floor_power_of_two(std::max(1, batch_bucket / 8)), floor_power_of_two(std::max(1, 16 / stages)));
   v.batch_tiles = std::min(v.batch_tiles, 8);

@@ -1,5 +1,7 @@
 #include "format/recipe.hpp"
 
+#include <algorithm>
+
 #include <string>
 
 #include "glqjit/error.hpp"
@@ -26,6 +28,10 @@ std::vector<float> nominal_inv_resid_scales(const Recipe& recipe) {
     scales.push_back(float(1.0 / product));
   }
   return scales;
+}
+
+bool uses(const Recipe& recipe, StageKind kind) {
+  return std::find(recipe.stages.begin(), recipe.stages.end(), kind) != recipe.stages.end();
 }
 
 }  // namespace glqjit
