@@ -9,16 +9,14 @@
 // The K_WARPS partial results are added in shared memory in a fixed order; the K_SPLIT CTAs
 // along K write theirs to the workspace, where the output transform adds them.
 //
-// Dynamic shared memory: the codebooks (decode.cuh), then the K_WARPS reduction buffer.
+// Dynamic shared memory: the codebooks (tile.cuh), then the K_WARPS reduction buffer.
 
 namespace glq {
 
-constexpr int TABLE_BYTES = 256 * TABLE_COPIES * 16;
-constexpr int E81B_TABLE_OFFSET = HAS_E8P ? TABLE_BYTES : 0;
-constexpr int REDUCE_OFFSET = (int(HAS_E8P) + int(HAS_E81B)) * TABLE_BYTES;
+constexpr int REDUCE_OFFSET = CODEBOOK_BYTES;
 
 struct TileOperands {
-  uint2 words[STAGES];      // E8P: the packed word; E81B: .x holds four repacked codes
+  uint2 words[STAGES];
   u32 act[BATCH_TILES][8];  // fp16 pairs of u[column][64 k + 16t .. + 15]
 };
 
@@ -26,21 +24,13 @@ struct TileOperands {
 // activations of that tile in every batch tile (null where the lane's batch column is empty).
 // Tile j of the warp is K_WARPS * j tiles further on.
 struct TileCursor {
-  const void* words[STAGES];
+  WordCursor words;
   const uint4* act[BATCH_TILES];
 };
-constexpr int WORDS_PER_STEP = K_WARPS * 32;  // words between a warp's consecutive tiles
-constexpr int ACT_PER_STEP = K_WARPS * 64 / 8;  // uint4 (8 activations) between them
+constexpr int ACT_PER_STEP = K_WARPS * 64 / 8;  // uint4 (8 activations) between a warp's tiles
 
 __device__ __forceinline__ void load_tile(const TileCursor& cursor, int j, TileOperands& op) {
-  static_for<STAGES>([&](auto s) {
-    if constexpr (stage_kind(s.value) == StageKind::e8p) {
-      op.words[s.value] = load_streaming_u32x2(static_cast<const uint2*>(cursor.words[s.value]) + j * WORDS_PER_STEP);
-    } else {
-      op.words[s.value] =
-          make_uint2(load_streaming_u32(static_cast<const u32*>(cursor.words[s.value]) + j * WORDS_PER_STEP), 0);
-    }
-  });
+  load_words<K_WARPS>(cursor.words, j, op.words);
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
     uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
@@ -59,11 +49,7 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_ta
                                               float (&acc)[STAGES][BATCH_TILES][4]) {
   static_for<STAGES>([&](auto s) {
     u32 a[4][4];
-    if constexpr (stage_kind(s.value) == StageKind::e8p) {
-      decode_e8p_word(op.words[s.value], e8p_table, a);
-    } else {
-      decode_e81b_word(op.words[s.value].x, e81b_table, a);
-    }
+    decode_stage<s.value>(op.words[s.value], e8p_table, e81b_table, a);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
 #pragma unroll
@@ -72,22 +58,13 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_ta
   });
 }
 
-__device__ __forceinline__ u32 shared_address(const void* pointer) {
-  u64 address;
-  asm("cvta.to.shared.u64 %0, %1;" : "=l"(address) : "l"(pointer));
-  return u32(address);
-}
-
 }  // namespace glq
 
 extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32)
 glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
   using namespace glq;
   extern __shared__ __align__(16) uint4 matmul_shared[];
-  for (int i = threadIdx.x; i < 256 * TABLE_COPIES; i += blockDim.x) {
-    if constexpr (HAS_E8P) matmul_shared[i] = E8P_ABS_HALVES[i >> TABLE_COPIES_LOG2];
-    if constexpr (HAS_E81B) matmul_shared[E81B_TABLE_OFFSET / 16 + i] = E81B_HALVES[i >> TABLE_COPIES_LOG2];
-  }
+  load_codebooks(matmul_shared);
   __syncthreads();
 
   const int lane = threadIdx.x & 31;
@@ -104,11 +81,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   const u32 e81b_table = lane_table + E81B_TABLE_OFFSET;
 
   TileCursor cursor;
-  const size_t first_word = (size_t(row_tile) * K_TILES + k_first) * 32 + lane;
-  static_for<STAGES>([&](auto s) {
-    const size_t bytes = stage_kind(s.value) == StageKind::e8p ? 8 : 4;
-    cursor.words[s.value] = static_cast<const char*>(w.stage[s.value]) + first_word * bytes;
-  });
+  cursor.words = word_cursor(w, row_tile, k_first, lane);
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
     const int column = nb * 8 + (lane >> 2);
@@ -172,18 +145,5 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
       }
     }
   }
-  if (!active) return;
-
-  const int g = lane >> 2, t = lane & 3;
-  const int row = row_tile * 16 + 2 * g;
-#pragma unroll
-  for (int nb = 0; nb < BATCH_TILES; ++nb) {
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int column = batch_base + nb * 8 + 2 * t + half;
-      if (column >= batch) continue;
-      float2* out = reinterpret_cast<float2*>(partial + (size_t(blockIdx.z) * batch + column) * M_PAD + row);
-      *out = make_float2(z[nb][half], z[nb][2 + half]);
-    }
-  }
+  if (active) store_partial(z, partial, row_tile, batch_base, batch, lane);
 }

@@ -26,8 +26,8 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("the embedded templates are the files in templates/, byte for byte, in include order", "[source]") {
-  const std::vector<std::string> order = {"prelude.cuh", "hadamard.cuh", "decode.cuh",
-                                          "transforms.cuh", "matmul.cuh", "repack.cuh"};
+  const std::vector<std::string> order = {"prelude.cuh",    "hadamard.cuh", "decode.cuh", "tile.cuh",
+                                          "transforms.cuh", "matmul.cuh",   "repack.cuh"};
   REQUIRE(template_files().size() == order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     INFO(order[i]);
