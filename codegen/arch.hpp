@@ -15,6 +15,7 @@ struct Arch {
   std::string name() const;                // "sm_90a"
   int max_shared_bytes_per_block() const;  // with the opt-in attribute set
   int typical_sm_count() const;            // sizes default variants when no GPU is at hand
+  bool has_wgmma() const { return major == 9 && arch_specific; }  // warpgroup MMAs: sm_90a only
   bool operator==(const Arch&) const = default;
 };
 

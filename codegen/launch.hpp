@@ -21,6 +21,10 @@ struct Dim3 {
 inline constexpr int64_t kTransformChunk = 2048;
 inline constexpr int64_t kMaxStridedRadix = 32;
 
+// Kernel family 3 (templates/matmul_wgmma.cuh) stages activation tiles of 64 k through a ring
+// of this many shared-memory buffers.
+inline constexpr int kWgmmaActivationBuffers = 4;
+
 // One chunk of the chunk pass: `length` elements from `offset`; `final` when it is a whole block.
 struct TransformChunk {
   int64_t offset;
@@ -70,7 +74,8 @@ struct LaunchPlan {
   Dim3 output_strided_grid(int batch) const { return strided_grid(out_strided_columns, output_strided, batch); }
   Dim3 repack_grid() const { return {unsigned((int64_t(m_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
-  // Workspace, in this order: u (fp16 [batch][n_pad]); the input's staged fp32 values when it
+  // Workspace, in this order: u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in
+  // fragment order, templates/decode.cuh u_position); the input's staged fp32 values when it
   // has a strided pass; the K-split partial sums (fp32 [k_split][batch][m_pad]); the output's
   // staged fp32 values when it has a strided pass. Every part starts 256-byte aligned.
   size_t activation_bytes(int batch) const;
@@ -88,7 +93,8 @@ struct LaunchPlan {
 
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);
 
-// Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction.
+// Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction
+// (mma.sync) or the activation ring (wgmma).
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant);
 
 }  // namespace glqjit

@@ -76,6 +76,37 @@ std::string stage_kind_function(const Recipe& recipe) {
       cases);
 }
 
+// glq::wgmma_rs for N batch columns: D (64 x N fp32; per thread the N / 2 values mma.sync would
+// hold for its warp's 16 rows) += A (the warp's 16 rows x 16 k in fp16, as mma.sync's A
+// fragment) * B (16 k x N fp16 in shared memory, K-major, given by a matrix descriptor).
+std::string wgmma_instruction(int n) {
+  const int accumulators = n / 2;
+  std::string d_registers, d_operands;
+  for (int i = 0; i < accumulators; ++i) {
+    const bool new_line = i > 0 && i % 16 == 0;
+    d_registers += fmt::format("{}%{}", i == 0 ? "" : new_line ? ", \"\n      \"" : ", ", i);
+    d_operands += fmt::format("{}\"+f\"(d[{}])", i == 0 ? "" : i % 8 == 0 ? ",\n        " : ", ", i);
+  }
+  const int a0 = accumulators, descriptor = accumulators + 4, accumulate = accumulators + 5;
+  return fmt::format(
+      "namespace glq {{\n"
+      "// D (64 x {n} fp32) += A (16 k of the warpgroup's 64 rows, fp16, from registers) * B (16 k x {n}\n"
+      "// fp16, shared memory, K-major, described by b).\n"
+      "__device__ __forceinline__ void wgmma_rs(float (&d)[{n2}], const unsigned (&a)[4], unsigned long long b) {{\n"
+      "  asm volatile(\n"
+      "      \"{{\\n.reg .pred accumulate;\\nsetp.ne.b32 accumulate, %{accumulate}, 0;\\n\"\n"
+      "      \"wgmma.mma_async.sync.aligned.m64n{n}k16.f32.f16.f16 {{\"\n"
+      "      \"{d}}}, \"\n"
+      "      \"{{%{a0}, %{a1}, %{a2}, %{a3}}}, %{descriptor}, accumulate, 1, 1, 0;\\n}}\\n\"\n"
+      "      : {operands}\n"
+      "      : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(b), \"r\"(1));\n"
+      "}}\n"
+      "}}  // namespace glq\n",
+      fmt::arg("n2", accumulators), fmt::arg("accumulate", accumulate), fmt::arg("n", n), fmt::arg("d", d_registers),
+      fmt::arg("a0", a0), fmt::arg("a1", a0 + 1), fmt::arg("a2", a0 + 2), fmt::arg("a3", a0 + 3),
+      fmt::arg("descriptor", descriptor), fmt::arg("operands", d_operands));
+}
+
 std::string specialization(const GeneratedKernel& k) {
   const Geometry geometry = k.spec.geometry();
   const Recipe recipe = k.spec.recipe();
@@ -87,11 +118,12 @@ std::string specialization(const GeneratedKernel& k) {
       "//   layer:   {}\n"
       "//   variant: {}\n"
       "//   batch bucket {}, {}\n"
-      "// Kernels: glq_input_chunks (-> glq_input_strided) -> glq_matmul -> glq_output_chunks\n"
+      "// Kernels: glq_input_chunks (-> glq_input_strided) -> glq_matmul ({}) -> glq_output_chunks\n"
       "// (-> glq_output_strided); the strided passes only where a Hadamard block exceeds\n"
       "// TRANSFORM_CHUNK; glq_repack_e81b once at plan.\n\n"
       "// ---- specialization ----\n",
-      k.spec.canonical(), k.variant.canonical(), k.batch_bucket, k.arch.name());
+      k.spec.canonical(), k.variant.canonical(), k.batch_bucket, k.arch.name(),
+      k.variant.wgmma ? "wgmma, family 3" : "mma.sync");
   text += fmt::format("constexpr int IN_FEATURES = {};\n", geometry.in_features);
   text += fmt::format("constexpr int OUT_FEATURES = {};\n", geometry.out_features);
   text += fmt::format("constexpr int N_PAD = {};\n", geometry.n_pad);
@@ -103,6 +135,7 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr bool HAS_E81B = {};\n", has_e81b);
   text += fmt::format("constexpr bool ACT_IS_BF16 = {};\n", k.spec.dtype == DType::bf16);
   text += fmt::format("constexpr bool HAS_BIAS = {};\n", k.spec.has_bias);
+  text += fmt::format("constexpr bool U_IN_FRAGMENT_ORDER = {};  // see u_position\n", k.variant.wgmma != 0);
   text += fmt::format("constexpr int BATCH_BUCKET = {};\n", k.batch_bucket);
   text += fmt::format("constexpr int MATMUL_WARPS = {};\n", k.variant.warps);
   text += fmt::format("constexpr int K_WARPS = {};\n", k.variant.k_warps);
@@ -114,6 +147,12 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr int TABLE_COPIES_LOG2 = {};\n", log2_of(k.variant.table_copies));
   text += fmt::format("constexpr int TRANSFORM_THREADS = {};\n", k.variant.transform_threads);
   text += fmt::format("constexpr int TRANSFORM_CHUNK = {};\n", kTransformChunk);
+  if (k.variant.wgmma) {
+    text += fmt::format("constexpr int WGMMA_N = {};  // batch columns per CTA\n", 8 * k.variant.batch_tiles);
+    text += fmt::format("constexpr int ACT_BUFFERS = {};  // activation tiles in the shared-memory ring\n",
+                        kWgmmaActivationBuffers);
+    text += wgmma_instruction(8 * k.variant.batch_tiles);
+  }
   text += stage_kind_function(recipe);
   text += transform_tables("IN", geometry.in_blocks);
   text += transform_tables("OUT", geometry.out_blocks);
@@ -136,7 +175,10 @@ GeneratedKernel generate_kernel(const LinearSpec& spec, const Variant& variant, 
   check_variant(spec, batch_bucket, arch, variant);
   GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, make_launch_plan(spec, variant)};
   kernel.source = specialization(kernel);
+  // One matmul template per kernel set: mma.sync (matmul.cuh) or family 3 (matmul_wgmma.cuh).
+  const std::string_view unused_matmul = variant.wgmma ? "matmul.cuh" : "matmul_wgmma.cuh";
   for (const TemplateFile& file : template_files()) {
+    if (file.name == unused_matmul) continue;
     kernel.source += fmt::format("\n// ---- templates/{} ----\n", file.name);
     kernel.source += file.text;
   }

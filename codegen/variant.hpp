@@ -8,15 +8,16 @@
 namespace glqjit {
 
 struct Variant {
-  int warps = 4;          // 16-row tiles per matmul CTA
+  int wgmma = 0;          // 1: kernel family 3 (templates/matmul_wgmma.cuh, sm_90a), else mma.sync
+  int warps = 4;          // 16-row tiles per matmul CTA (with wgmma: whole warpgroups, 4 or 8)
   int k_warps = 1;        // warps per row tile, splitting the CTA's K slice; added in shared memory
   int k_split = 1;        // CTAs along K; their partial sums are added in a fixed order
-  int batch_tiles = 1;    // 8-column mma tiles per warp (batch columns per CTA = 8 * batch_tiles)
-  int prefetch = 2;       // k-tiles of weights and activations each warp keeps in flight
+  int batch_tiles = 1;    // 8-column tiles per warp (batch columns per CTA = 8 * batch_tiles)
+  int prefetch = 2;       // k-tiles of weights (mma.sync: and activations) each warp keeps in flight
   int table_copies = 8;   // copies of each codebook in shared memory (8: conflict-free lookups)
   int transform_threads = 128;  // threads per Hadamard-transform CTA
 
-  // "warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 table_copies=8 transform_threads=128"
+  // "wgmma=0 warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 table_copies=8 transform_threads=128"
   std::string canonical() const;
   bool operator==(const Variant&) const = default;
 };

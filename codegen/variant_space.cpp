@@ -10,6 +10,13 @@ namespace glqjit {
 namespace {
 
 constexpr int kMaxRingAndAccumulatorRegisters = 160;
+// Family 3 holds everything a thread has in its estimate: the fragments of the tile in the
+// tensor cores and of the one being decoded, decode temporaries and copy addresses besides
+// words and accumulators. Fitted to ptxas (NVRTC 13.0, sm_90a): 158 registers at batch_tiles 8,
+// 1 stage, prefetch 4; 253 at batch_tiles 16, 4 stages, prefetch 4; spills at batch_tiles 8,
+// 4 stages, prefetch 8.
+constexpr int kMaxWgmmaRegisters = 255;
+constexpr int kWgmmaFragmentRegisters = 110;
 constexpr int kDecodeAndAddressRegisters = 40;  // what ptxas adds to the estimate below, roughly
 constexpr int kRegisterFile = 65536;
 constexpr size_t kMaxPartialBytes = size_t(512) << 20;
@@ -25,10 +32,59 @@ int floor_power_of_two(int64_t value) {
   return p;
 }
 
-// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words and activations) and
-// accumulators; ptxas needs about 30 more for decoding and addressing.
+// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words, and with mma.sync of
+// activations) and accumulators (mma.sync: per stage; wgmma: one set, plus its fragments);
+// ptxas needs about 30 more for decoding and addressing.
 int register_estimate(int stages, const Variant& v) {
+  if (v.wgmma) return (v.prefetch + 1) * 4 * stages + 4 * v.batch_tiles + kWgmmaFragmentRegisters;
   return (v.prefetch + 1) * (2 * stages + 8 * v.batch_tiles) + 4 * stages * v.batch_tiles;
+}
+
+int thread_registers(int stages, const Variant& v) {
+  return register_estimate(stages, v) + (v.wgmma ? 0 : kDecodeAndAddressRegisters);
+}
+
+// Kernel family 3's own rules (templates/matmul_wgmma.cuh).
+std::optional<std::string> wgmma_violation(int batch_bucket, const Arch& arch, const Variant& v) {
+  if (!arch.has_wgmma()) {
+    return fmt::format("wgmma=1 needs warpgroup MMAs, which only sm_90a has ({} has none)", arch.name());
+  }
+  if (v.warps != 4 && v.warps != 8) {
+    return fmt::format("with wgmma=1, warps={} must be 4 or 8 (one or two warpgroups)", v.warps);
+  }
+  if (v.k_warps != 1) return fmt::format("with wgmma=1, k_warps={} must be 1", v.k_warps);
+  // 256 columns would need 128 accumulators a thread, which ptxas can only have by spilling.
+  if (v.batch_tiles != 8 && v.batch_tiles != 16) {
+    return fmt::format("with wgmma=1, batch_tiles={} must be 8 or 16 (64 or 128 batch columns per CTA)", v.batch_tiles);
+  }
+  if (8 * v.batch_tiles > batch_bucket) {
+    return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
+                       batch_bucket);
+  }
+  return std::nullopt;
+}
+
+// Kernel family 3 from this bucket on, where sm_90a has it.
+constexpr int kWgmmaFromBucket = 64;
+
+// Family 3's default: two warpgroups (128 rows) per CTA, up to 128 batch columns, words four
+// tiles ahead, and the K split that gives about two CTAs per SM.
+Variant default_wgmma_variant(const LinearSpec& spec, int batch_bucket, int sm_count) {
+  Variant v;
+  v.wgmma = 1;
+  v.warps = 8;
+  v.batch_tiles = std::clamp(batch_bucket / 8, 8, 16);
+  v.prefetch = 4;
+  v.table_copies = uses(spec.recipe(), StageKind::e81b) ? 4 : 8;
+  const LaunchPlan plan = make_launch_plan(spec, v);
+  const Dim3 grid = plan.matmul_grid(batch_bucket);
+  const int64_t ctas = int64_t(grid.x) * grid.y;
+  v.k_split = std::clamp(floor_power_of_two((2 * int64_t(sm_count) + ctas - 1) / ctas), 1,
+                         std::max(1, floor_power_of_two(plan.k_tiles / 8)));
+  while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
+  const int stages = int(spec.recipe().stages.size());
+  while (v.prefetch > 1 && register_estimate(stages, v) > kMaxWgmmaRegisters) v.prefetch /= 2;
+  return v;
 }
 
 }  // namespace
@@ -47,19 +103,29 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   if (v.k_split < 1 || v.k_split > plan.k_tiles) {
     return fmt::format("k_split={} must be between 1 and the {} k-tiles of 64 columns", v.k_split, plan.k_tiles);
   }
-  if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
-  if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
-    return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles,
-                       8 * v.batch_tiles, batch_bucket);
+  if (v.wgmma != 0 && v.wgmma != 1) return fmt::format("wgmma={} must be 0 or 1", v.wgmma);
+  if (v.wgmma) {
+    if (auto violation = wgmma_violation(batch_bucket, arch, v)) return violation;
+  } else {
+    if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
+    if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
+      return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles,
+                         8 * v.batch_tiles, batch_bucket);
+    }
   }
   if (v.prefetch < 1 || v.prefetch > 8) return fmt::format("prefetch={} must be from 1 to 8", v.prefetch);
-  if (register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
+  if (v.wgmma && register_estimate(stages, v) > kMaxWgmmaRegisters) {
+    return fmt::format(
+        "prefetch={} with batch_tiles={} and {} stages needs about {} registers a thread; the limit is {}", v.prefetch,
+        v.batch_tiles, stages, register_estimate(stages, v), kMaxWgmmaRegisters);
+  }
+  if (!v.wgmma && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
     return fmt::format("prefetch={} with batch_tiles={} and {} stages needs about {} registers for loads in flight "
                        "and accumulators; the limit is {}",
                        v.prefetch, v.batch_tiles, stages, register_estimate(stages, v),
                        kMaxRingAndAccumulatorRegisters);
   }
-  const int cta_registers = 32 * v.warps * v.k_warps * (register_estimate(stages, v) + kDecodeAndAddressRegisters);
+  const int cta_registers = 32 * v.warps * v.k_warps * thread_registers(stages, v);
   if (cta_registers > kRegisterFile) {
     return fmt::format("a CTA of warps={} x k_warps={} needs about {} registers, more than an SM's {}; use fewer warps",
                        v.warps, v.k_warps, cta_registers, kRegisterFile);
@@ -102,7 +168,13 @@ void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, c
   }
 }
 
-Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
+Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                        MatmulFamily family) {
+  if (family == MatmulFamily::wgmma) return default_wgmma_variant(spec, batch_bucket, sm_count);
+  if (family == MatmulFamily::automatic && arch.has_wgmma() && batch_bucket >= kWgmmaFromBucket) {
+    const Variant wgmma = default_wgmma_variant(spec, batch_bucket, sm_count);
+    if (!variant_violation(spec, batch_bucket, arch, wgmma)) return wgmma;
+  }
   const Recipe recipe = spec.recipe();
   const int stages = int(recipe.stages.size());
   const bool has_e81b = uses(recipe, StageKind::e81b);
@@ -138,25 +210,44 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   return v;
 }
 
+Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,
+                             int sm_count) {
+  // The parts name a family when parsing them over either family gives the same one.
+  const int wgmma = parse_variant(parts, Variant{.wgmma = 1}).wgmma;
+  const bool names_family = parse_variant(parts, Variant{.wgmma = 0}).wgmma == wgmma;
+  const MatmulFamily family = !names_family ? MatmulFamily::automatic
+                              : wgmma       ? MatmulFamily::wgmma
+                                            : MatmulFamily::mma;
+  return parse_variant(parts, default_variant(spec, batch_bucket, arch, sm_count, family));
+}
+
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
-  const Variant base = default_variant(spec, batch_bucket, arch, sm_count);
-  std::vector<Variant> variants = {base};
+  std::vector<Variant> variants = {default_variant(spec, batch_bucket, arch, sm_count)};
+  auto add = [&](const Variant& v) {
+    const bool known = std::find(variants.begin(), variants.end(), v) != variants.end();
+    if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);
+  };
+  const Variant mma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::mma);
   for (int warps : {1, 2, 4, 8}) {
     for (int k_warps : {1, 2, 4, 8}) {
-      for (int k_split : {base.k_split / 2, base.k_split, base.k_split * 2}) {
+      for (int k_split : {mma.k_split / 2, mma.k_split, mma.k_split * 2}) {
         for (int batch_tiles : {1, 2, 4, 8}) {
           for (int prefetch : {2, 4, 8}) {
-            Variant v = base;
-            v.warps = warps;
-            v.k_warps = k_warps;
-            v.k_split = k_split;
-            v.batch_tiles = batch_tiles;
-            v.prefetch = prefetch;
-            if (!variant_violation(spec, batch_bucket, arch, v) &&
-                std::find(variants.begin(), variants.end(), v) == variants.end()) {
-              variants.push_back(v);
-            }
+            add({.wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split, .batch_tiles = batch_tiles,
+                 .prefetch = prefetch, .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
           }
+        }
+      }
+    }
+  }
+  if (!arch.has_wgmma()) return variants;
+  const Variant wgmma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::wgmma);
+  for (int warps : {4, 8}) {
+    for (int k_split : {wgmma.k_split / 2, wgmma.k_split, wgmma.k_split * 2}) {
+      for (int batch_tiles : {8, 16}) {
+        for (int prefetch : {2, 4, 8}) {
+          add({.wgmma = 1, .warps = warps, .k_warps = 1, .k_split = k_split, .batch_tiles = batch_tiles,
+               .prefetch = prefetch, .table_copies = wgmma.table_copies, .transform_threads = wgmma.transform_threads});
         }
       }
     }

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "codegen/arch.hpp"
@@ -18,9 +19,19 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
 // Throws Error(invalid_argument) with variant_violation's words.
 void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, const Variant& variant);
 
-// Throws Error(unsupported_shape) if no variant can serve the spec on this architecture
-// (a Hadamard block too large for its shared memory, say).
-Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count);
+enum class MatmulFamily { automatic, mma, wgmma };
+
+// The variant that runs when nothing has been tuned: kernel family 3 (wgmma) on sm_90a from
+// batch bucket 64, else mma.sync. A named family gives that family's default, which may not be
+// legal (check it). Throws Error(unsupported_shape) if no variant can serve the spec on this
+// architecture (a Hadamard block too large for its shared memory, say).
+Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                        MatmulFamily family = MatmulFamily::automatic);
+
+// `parts` (parse_variant's text) over the default variant, or over the default of the kernel
+// family the parts name with wgmma=0 or wgmma=1. Not checked for legality.
+Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,
+                             int sm_count);
 
 // Every legal variant of a coarse grid around the default (the tuner's search space).
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count);

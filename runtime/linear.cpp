@@ -24,9 +24,14 @@ struct Linear::Bucket {
 
 namespace {
 
-Variant choose_variant(Context& context, const LinearSpec& spec, int bucket, bool& tuned) {
+Variant choose_variant(Context& context, const LinearSpec& spec, int bucket, const LinearOptions& options,
+                       bool& tuned) {
   const Arch& arch = context.device().arch;
   tuned = false;
+  if (auto forced = options.variants.find(bucket); forced != options.variants.end()) {
+    check_variant(spec, bucket, arch, forced->second);
+    return forced->second;
+  }
   if (Store* store = context.store()) {
     if (auto record = store->find_tuning(context.device().signature(), spec.canonical(), bucket)) {
       try {
@@ -87,7 +92,7 @@ Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& we
   for (int bucket = 1;; bucket *= 2) {
     auto b = std::make_unique<Bucket>();
     b->bucket = bucket;
-    b->variant = choose_variant(context, spec, bucket, b->tuned);
+    b->variant = choose_variant(context, spec, bucket, options, b->tuned);
     b->plan = make_launch_plan(spec, b->variant);
     workspace_bytes_ = std::max(workspace_bytes_, b->plan.workspace_bytes(std::min(bucket, options.max_batch)));
     buckets_.push_back(std::move(b));

@@ -5,6 +5,7 @@
 #include <cuda.h>
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -28,6 +29,9 @@ struct LinearOptions {
   int max_batch = 1;
   bool lazy_buckets = false;  // compile a batch bucket's kernels at its first forward, not at plan
   bool allow_nondeterministic = false;  // accepted; every variant is deterministic today
+  // Batch bucket -> the variant to run there, over tuning records and the default (the GPU
+  // suite and glq-bench --variant use it); an illegal one fails the plan with the reason.
+  std::map<int, Variant> variants;
 };
 
 // Mirrors glq::Weights in templates/prelude.cuh: passed by value to every kernel.

@@ -9,6 +9,18 @@
 
 namespace glq {
 
+// Where column c of u (the transformed input) is stored in its row of the workspace. Kernel
+// family 3 copies u into shared memory as the wgmma's B operand, which the tensor cores read in
+// plain k order; so there u is stored in the k order of the A fragments above: within each
+// 64-column tile, physical column 16t + 4j + 2h + e sits at 16j + 8h + 2t + e (k-step j,
+// logical column 2t + 8h + e).
+__device__ __forceinline__ int u_position(int column) {
+  if constexpr (!U_IN_FRAGMENT_ORDER) return column;
+  const int p = column & 63;
+  const int t = p >> 4, j = (p >> 2) & 3, h = (p >> 1) & 1, e = p & 1;
+  return (column & ~63) | (16 * j + 8 * h + 2 * t + e);
+}
+
 // Each codebook sits in shared memory as 256 rows x TABLE_COPIES copies of 16 bytes; a lane
 // reads copy lane % TABLE_COPIES. The 8 lanes of each quarter-warp phase of an LDS.128 then
 // reach different bank groups whatever rows they ask for (with 8 copies), so the lookups never

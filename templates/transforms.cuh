@@ -75,10 +75,10 @@ glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u,
       for (int e = 0; e < 16; ++e) v[e] = input_value(w, x_row, column + e);
     }
   };
-  const size_t row_base = size_t(blockIdx.y) * N_PAD + offset;
+  const size_t row_base = size_t(blockIdx.y) * N_PAD;
   auto store = [&](int i, float value) {
-    if (final_pass) u[row_base + i] = f32_to_f16(value);
-    else staged[row_base + i] = value;
+    if (final_pass) u[row_base + u_position(offset + i)] = f32_to_f16(value);
+    else staged[row_base + offset + i] = value;
   };
   hadamard_block(transform_buffer, log_chunk, load16, store);
 }
@@ -89,10 +89,11 @@ glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
   using namespace glq;
   const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;  // within the strided blocks
   const int block = column / TRANSFORM_CHUNK;
-  const size_t base = size_t(blockIdx.y) * N_PAD + IN_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
+  const int first = IN_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
+  const size_t row_base = size_t(blockIdx.y) * N_PAD;
   strided_pass(
-      IN_STRIDED_LOG2R[block], [&](int q) { return staged[base + size_t(q) * TRANSFORM_CHUNK]; },
-      [&](int q, float value) { u[base + size_t(q) * TRANSFORM_CHUNK] = f32_to_f16(value); });
+      IN_STRIDED_LOG2R[block], [&](int q) { return staged[row_base + first + q * TRANSFORM_CHUNK]; },
+      [&](int q, float value) { u[row_base + u_position(first + q * TRANSFORM_CHUNK)] = f32_to_f16(value); });
 }
 
 // Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results (added in a

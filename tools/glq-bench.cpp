@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "codegen/nvrtc.hpp"
 #include "codegen/spec.hpp"
 #include "codegen/variant.hpp"
+#include "codegen/variant_space.hpp"
 #include "format/geometry.hpp"
 #include "format/layer.hpp"
 #include "runtime/context.hpp"
@@ -110,6 +112,7 @@ struct Options {
   bool no_cublas = false;
   int rounds = 20;
   int replays = 5;
+  std::string variant;  // parts over each bucket's default variant
 };
 
 template <class T>
@@ -751,6 +754,25 @@ struct LayerCopy {
 
 // glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies; fills the
 // glqjit columns of the rows of (shape, bpw).
+// --variant over the default variant of each batch's bucket; where that is not legal the bucket
+// keeps its default and a progress line says why.
+std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec& spec, const std::vector<int>& batches,
+                                       const std::string& parts) {
+  const DeviceInfo& device = context.device();
+  std::map<int, Variant> variants;
+  for (int batch : batches) {
+    const int bucket = bucket_for(batch);
+    const Variant variant = variant_over_default(parts, spec, bucket, device.arch, device.sm_count);
+    if (auto violation = variant_violation(spec, bucket, device.arch, variant)) {
+      progress(fmt::format("--variant \"{}\" at batch bucket {} of {}: {}; timing the default variant", parts, bucket,
+                           spec.canonical(), *violation));
+    } else {
+      variants[bucket] = variant;
+    }
+  }
+  return variants;
+}
+
 void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, const Shape& shape, int bpw,
                   const std::vector<int>& batches, const Options& options, double bandwidth, Report& report) {
   const std::string what = fmt::format("{} bpw {}", shape.name(), bpw);
@@ -802,6 +824,7 @@ void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, co
     LinearOptions linear_options;
     linear_options.max_batch = max_batch;
     linear_options.lazy_buckets = true;
+    if (!options.variant.empty()) linear_options.variants = chosen_variants(context, spec, batches, options.variant);
     for (LayerCopy& copy : copies) {
       for (size_t s = 0; s < copy.stages.size(); ++s) weights.stages[s] = copy.stages[s].get();
       weights.su = copy.su.get();
@@ -1144,5 +1167,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--replays", options.replays, "timed replays of the graph; the median is reported (default: 5)")
       ->check(CLI::Range(1, 100000));
+  app.add_option("--variant", options.variant,
+                 "variant parts over the default variant of each batch's bucket (over that kernel family's default "
+                 "when the parts say wgmma=0 or wgmma=1), e.g. \"wgmma=0\" or \"batch_tiles=8 k_split=2\" (glq-dump "
+                 "kernel --emit info shows the defaults); a bucket where the result is not legal keeps its default, "
+                 "with a line saying why")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              parse_variant(text);
+              return {};
+            } catch (const Error& error) {
+              return error.what();
+            }
+          },
+          "PARTS", "VARIANT"));
   return run_tool("glq-bench", app, argc, argv, [&] { run(options); });
 }

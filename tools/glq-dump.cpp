@@ -109,8 +109,7 @@ void dump_kernel(const KernelArguments& a) {
   if (a.batch < 1) throw Error(Status::invalid_argument, fmt::format("--batch {} must be at least 1", a.batch));
   const int bucket = bucket_for(a.batch);
   const int sm_count = a.sm_count > 0 ? a.sm_count : arch.typical_sm_count();
-  Variant variant = default_variant(spec, bucket, arch, sm_count);
-  if (!a.variant.empty()) variant = parse_variant(a.variant, variant);
+  const Variant variant = variant_over_default(a.variant, spec, bucket, arch, sm_count);
   GeneratedKernel generated = generate_kernel(spec, variant, bucket, arch);
   if (a.emit == "source") return write_output(a.output, generated.source, false);
 
@@ -187,7 +186,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"source", "ptx", "cubin", "info"}))
       ->capture_default_str();
   kernel->add_option("-o,--output", k.output, "write to FILE instead of standard output");
-  kernel->add_option("--variant", k.variant, "override knobs of the default variant, e.g. \"warps=8 k_split=4\"");
+  kernel->add_option("--variant", k.variant, "override knobs of the default variant, e.g. \"warps=8 k_split=4\"; with wgmma=0 or wgmma=1 "
+                     "among them, of that kernel family's default");
   kernel->add_option("--dtype", k.dtype, "activation dtype: fp16 or bf16")->capture_default_str();
   kernel->add_flag("--bias", k.bias, "the layer has a bias");
   kernel->add_flag("--legacy-single-block", k.legacy, "legacy checkpoint: one power-of-two Hadamard block per side");

@@ -26,8 +26,8 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("the embedded templates are the files in templates/, byte for byte, in include order", "[source]") {
-  const std::vector<std::string> order = {"prelude.cuh",    "hadamard.cuh", "decode.cuh", "tile.cuh",
-                                          "transforms.cuh", "matmul.cuh",   "repack.cuh"};
+  const std::vector<std::string> order = {"prelude.cuh",    "hadamard.cuh", "decode.cuh",        "tile.cuh",
+                                          "transforms.cuh", "matmul.cuh",   "matmul_wgmma.cuh", "repack.cuh"};
   REQUIRE(template_files().size() == order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     INFO(order[i]);
@@ -38,7 +38,7 @@ TEST_CASE("the embedded templates are the files in templates/, byte for byte, in
   }
 }
 
-TEST_CASE("the generated source holds the specialization and every template", "[source]") {
+TEST_CASE("the generated source holds the specialization and every template of its family", "[source]") {
   const LinearSpec spec{4096, 11008, 3};
   const Variant v{.warps = 8, .k_warps = 2, .k_split = 4, .batch_tiles = 1, .prefetch = 2, .table_copies = 4,
                   .transform_threads = 512};
@@ -80,10 +80,19 @@ TEST_CASE("the generated source holds the specialization and every template", "[
     INFO(gone);
     CHECK_FALSE(contains(k.source, gone));
   }
+  // Every template but family 3's matmul; a family 3 kernel set has it instead of matmul.cuh.
+  const GeneratedKernel wgmma = generate_kernel(spec, parse_variant("wgmma=1 warps=8 k_warps=1 batch_tiles=8"), 64,
+                                                parse_arch("sm_90a"));
   for (const TemplateFile& file : template_files()) {
     INFO(file.name);
-    CHECK(contains(k.source, std::string(file.text)));
+    CHECK(contains(k.source, std::string(file.text)) == (file.name != "matmul_wgmma.cuh"));
+    CHECK(contains(wgmma.source, std::string(file.text)) == (file.name != "matmul.cuh"));
   }
+  CHECK(contains(k.source, "constexpr bool U_IN_FRAGMENT_ORDER = false;"));
+  CHECK(contains(wgmma.source, "constexpr bool U_IN_FRAGMENT_ORDER = true;"));
+  CHECK(contains(wgmma.source, "constexpr int WGMMA_N = 64;"));
+  CHECK_FALSE(contains(k.source, "wgmma.mma_async"));
+  CHECK_FALSE(contains(k.source, "wgmma_rs"));
   for (const char* kernel : {"glq_input_chunks", "glq_input_strided", "glq_matmul", "glq_output_chunks",
                              "glq_output_strided", "glq_repack_e81b"}) {
     INFO(kernel);

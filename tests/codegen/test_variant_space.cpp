@@ -55,6 +55,8 @@ TEST_CASE("the default variant is legal for every spec, bucket and architecture"
         CHECK(v.warps * v.k_warps == 8);
         CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
         CHECK(v.transform_threads == 128);
+        // Kernel family 3 from bucket 64 where there are warpgroup MMAs.
+        CHECK(v.wgmma == int(arch.has_wgmma() && bucket >= 64));
         if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
       }
     }
@@ -114,8 +116,16 @@ TEST_CASE("legal_variants are legal, distinct and contain the default", "[varian
       // The search space moves the new knob too.
       CHECK(other_k_warps);
       CHECK(other_warps);
+      // Both kernel families where sm_90a can run family 3.
+      const bool any_wgmma =
+          std::any_of(variants.begin(), variants.end(), [](const Variant& v) { return v.wgmma == 1; });
+      const bool any_mma = std::any_of(variants.begin(), variants.end(), [](const Variant& v) { return v.wgmma == 0; });
+      CHECK(any_wgmma == (bucket >= 64));
+      CHECK(any_mma);
     }
   }
+  const std::vector<Variant> sm86 = legal_variants(LinearSpec{4096, 11008, 3}, 256, parse_arch("sm_86"), 84);
+  CHECK(std::none_of(sm86.begin(), sm86.end(), [](const Variant& v) { return v.wgmma == 1; }));
 }
 
 TEST_CASE("variants that break a limit are invalid_argument errors naming the knob", "[variant_space][errors]") {
@@ -206,6 +216,38 @@ TEST_CASE("variants that break a limit are invalid_argument errors naming the kn
   GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("warps=8 k_warps=8"), 1, arch), Status::invalid_argument, "k_warps=8");
   GLQ_REQUIRE_ERROR(generate_kernel(spec4, with("table_copies=3"), 1, arch), Status::invalid_argument,
                     "table_copies=3");
+}
+
+TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming the knob", "[variant_space][errors]") {
+  const Arch arch = parse_arch("sm_90a");
+  const LinearSpec spec4{4096, 4096, 4};
+  const Variant ok = variant_of("wgmma=1 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=4 table_copies=8");
+  REQUIRE_NOTHROW(check_variant(spec4, 128, arch, ok));
+  CHECK_NOTHROW(check_variant(spec4, 64, arch, parse_variant("warps=4 batch_tiles=8", ok)));
+  auto with = [&](const char* text) { return parse_variant(text, ok); };
+  for (const char* other : {"sm_80", "sm_86", "sm_89", "sm_90", "sm_100a", "sm_120"}) {
+    INFO(other);
+    GLQ_REQUIRE_ERROR(check_variant(spec4, 128, parse_arch(other), ok), Status::invalid_argument, "wgmma=1",
+                      "only sm_90a", other);
+  }
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("wgmma=2")), Status::invalid_argument, "wgmma=2", "0 or 1");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("warps=2")), Status::invalid_argument, "warps=2",
+                    "4 or 8", "warpgroups");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("warps=16")), Status::invalid_argument, "warps=16");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("k_warps=2")), Status::invalid_argument, "k_warps=2");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("batch_tiles=4")), Status::invalid_argument, "batch_tiles=4",
+                    "8 or 16");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 256, arch, with("batch_tiles=32")), Status::invalid_argument,
+                    "batch_tiles=32");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 64, arch, ok), Status::invalid_argument, "batch_tiles=16", "bucket 64");
+  // Four stages with eight tiles of words in flight need more registers than a thread has.
+  GLQ_REQUIRE_ERROR(check_variant(LinearSpec{4096, 4096, 8}, 64, arch, with("batch_tiles=8 prefetch=8")),
+                    Status::invalid_argument, "prefetch=8", "registers a thread");
+  CHECK_NOTHROW(check_variant(LinearSpec{4096, 4096, 8}, 128, arch, ok));
+  // Shared memory: the codebooks, then four activation tiles of 64 k x 8 batch_tiles columns.
+  CHECK(matmul_shared_bytes(spec4.recipe(), ok) == 256u * 8 * 16 + 4u * 128 * 64 * 2);
+  CHECK(make_launch_plan(spec4, ok).matmul.threads == 256u);
+  CHECK(make_launch_plan(spec4, ok).matmul_grid(200).x == 2u);
 }
 
 // The matmul's dynamic shared memory: 256 rows x table_copies x 16 bytes per codebook the

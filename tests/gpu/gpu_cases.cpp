@@ -10,6 +10,33 @@
 
 namespace glqjit::test {
 
+// Family 3 in the corners its defaults avoid: one warpgroup per CTA, uneven K splits, short and
+// long word rings, a last CTA that hangs past the last row tile (2080 rows = 130 tiles) and
+// batches that leave part of a CTA's columns empty (65, 200); all bpw, both dtypes.
+std::vector<LayerCase> wgmma_cases() {
+  if (!context().device().arch.has_wgmma()) return {};
+  const std::map<int, Variant> variants = {
+      {64, parse_variant("wgmma=1 warps=4 batch_tiles=8 k_split=2 prefetch=2 table_copies=4")},
+      {128, parse_variant("wgmma=1 warps=8 batch_tiles=8 k_split=1 prefetch=1 table_copies=4")},
+      {256, parse_variant("wgmma=1 warps=4 batch_tiles=16 k_split=3 prefetch=4 table_copies=4")}};
+  const std::vector<int> batches = {1, 64, 65, 200, 256};
+  std::vector<LayerCase> cases;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int bpw = 2; bpw <= 8; ++bpw) {
+      cases.push_back({{1000, 2080, bpw, dtype, true, false}, batches, variants});
+      cases.push_back({{1536, 576, bpw, dtype, true, false}, batches, variants});
+    }
+    // And the default variant of bucket 1024 (no chosen one there).
+    std::vector<int> with_1024 = batches;
+    with_1024.push_back(1024);
+    cases.push_back({{4096, 14336, 3, dtype, false, false}, with_1024, variants});
+  }
+  // The default variants on two of BENCHMARK.md's large shapes.
+  cases.push_back({{28672, 8192, 2, DType::f16, false, false}, {64, 256, 1024}});
+  cases.push_back({{8192, 57344, 4, DType::bf16, false, false}, {64, 200}});
+  return cases;
+}
+
 std::vector<LayerCase> correctness_cases() {
   const std::vector<int> batches = {1, 2, 3, 8, 17, 64, 256};
   struct Shape {
@@ -45,7 +72,10 @@ void prewarm_store(const std::vector<LayerCase>& cases) {
       const int bucket = bucket_for(batch);
       if (std::find(buckets.begin(), buckets.end(), bucket) != buckets.end()) continue;
       buckets.push_back(bucket);
-      const Variant variant = default_variant(c.spec, bucket, ctx.device().arch, ctx.device().sm_count);
+      const auto forced = c.variants.find(bucket);
+      const Variant variant = forced != c.variants.end()
+                                  ? forced->second
+                                  : default_variant(c.spec, bucket, ctx.device().arch, ctx.device().sm_count);
       kernels.push_back(generate_kernel(c.spec, variant, bucket, ctx.device().arch));
     }
   }

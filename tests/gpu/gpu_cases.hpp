@@ -2,20 +2,27 @@
 // filled for all of them in one parallel compile before the tests run.
 #pragma once
 
+#include <map>
 #include <vector>
 
 #include "codegen/spec.hpp"
+#include "codegen/variant.hpp"
 
 namespace glqjit::test {
 
 struct LayerCase {
   LinearSpec spec;
   std::vector<int> batches;
+  std::map<int, Variant> variants = {};  // batch bucket -> variant; the default elsewhere
 };
 
 // BENCHMARK.md's shapes at 2, 3, 4 bpw, the odd shapes (with bias) at 2..8 bpw, one large
 // shape at 5..8 bpw and two legacy single-block layers; each in fp16 and bf16.
 std::vector<LayerCase> correctness_cases();
+
+// Kernel family 3 with variants its defaults do not pick, and its defaults on two large shapes;
+// empty where the GPU has no wgmma.
+std::vector<LayerCase> wgmma_cases();
 
 // Compiles (or finds) every kernel set the cases need, in parallel, into the context's store.
 void prewarm_store(const std::vector<LayerCase>& cases);

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     argv[1] = argv[0];
     return Catch::Session().run(argc - 1, argv + 1);
   }
-  glqjit::test::prewarm_store(glqjit::test::correctness_cases());
+  std::vector<glqjit::test::LayerCase> cases = glqjit::test::correctness_cases();
+  for (auto& c : glqjit::test::wgmma_cases()) cases.push_back(std::move(c));
+  glqjit::test::prewarm_store(cases);
   return Catch::Session().run(argc, argv);
 }

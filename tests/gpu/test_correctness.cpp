@@ -34,64 +34,81 @@ struct Checked {
   size_t rows;
 };
 
+// One layer case against the fp64 reference at each of its batches; prints the worst error.
+void check_against_reference(const LayerCase& c, uint64_t seed, std::mt19937_64& rng) {
+  const LinearSpec& spec = c.spec;
+  INFO("layer " << spec.canonical() << ", seed " << seed);
+  RandomLayerOptions layer_options;
+  layer_options.with_bias = spec.has_bias;
+  layer_options.legacy_single_block = spec.legacy_single_block;
+  layer_options.bias_dtype = DType::bf16;  // bf16 values in range are exact in fp16 too
+  const QuantizedLayer layer = random_layer(spec.in_features, spec.out_features, spec.bpw, rng(), layer_options);
+  UploadedLayer uploaded = upload(layer, spec.dtype);
+  LinearOptions options;
+  options.max_batch = *std::max_element(c.batches.begin(), c.batches.end());
+  options.lazy_buckets = true;
+  options.variants = c.variants;
+  Linear linear(context(), spec, uploaded.weights, options);
+
+  std::vector<double> gathered_x, gathered_y;
+  std::vector<Checked> checked;
+  for (int batch : c.batches) {
+    INFO("batch " << batch);
+    const Activations x = random_activations(batch, spec.in_features, spec.dtype, rng);
+    DeviceBuffer x_device = DeviceBuffer::from(x.bits);
+    DeviceBuffer y_device(size_t(batch) * spec.out_features * 2);
+    y_device.poison();
+    linear.forward(x_device.get(), y_device.get(), batch, nullptr);
+    std::vector<uint16_t> y_bits(size_t(batch) * spec.out_features);
+    y_device.download(y_bits.data(), y_bits.size() * 2);
+    const std::vector<double> y = to_doubles(y_bits, spec.dtype);
+    const size_t not_finite = std::count_if(y.begin(), y.end(), [](double v) { return !std::isfinite(v); });
+    REQUIRE(not_finite == 0);
+
+    const std::vector<int> rows = rows_to_check(batch, spec, rng);
+    checked.push_back({batch, gathered_y.size() / spec.out_features, rows.size()});
+    for (int r : rows) {
+      gathered_x.insert(gathered_x.end(), x.values.begin() + size_t(r) * spec.in_features,
+                        x.values.begin() + size_t(r + 1) * spec.in_features);
+      gathered_y.insert(gathered_y.end(), y.begin() + size_t(r) * spec.out_features,
+                        y.begin() + size_t(r + 1) * spec.out_features);
+    }
+  }
+  const int total_rows = int(gathered_y.size() / spec.out_features);
+  const std::vector<double> reference = reference_forward_fp64(layer, gathered_x, total_rows);
+  double worst = 0;
+  for (const Checked& check : checked) {
+    const size_t begin = check.first * spec.out_features, count = check.rows * spec.out_features;
+    const double error = relative_l2_error(std::span<const double>(gathered_y).subspan(begin, count),
+                                           std::span<const double>(reference).subspan(begin, count));
+    INFO("batch " << check.batch << ": relative L2 error " << error);
+    CHECK(error < output_tolerance(spec.dtype));
+    worst = std::max(worst, error);
+  }
+  std::printf("%s  %-58s worst relative L2 error %.2e over batches 1..%d%s\n",
+              worst < output_tolerance(spec.dtype) ? "ok  " : "FAIL", spec.canonical().c_str(), worst,
+              options.max_batch, c.variants.empty() ? "" : " (chosen variants)");
+}
+
 }  // namespace
 
 TEST_CASE("every kernel set matches the fp64 reference within FORMAT.md section 8", "[gpu][correctness]") {
   const uint64_t seed = fresh_seed();
   std::printf("correctness seed %llu\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
-  for (const LayerCase& c : correctness_cases()) {
-    const LinearSpec& spec = c.spec;
-    INFO("layer " << spec.canonical() << ", seed " << seed);
-    RandomLayerOptions layer_options;
-    layer_options.with_bias = spec.has_bias;
-    layer_options.legacy_single_block = spec.legacy_single_block;
-    layer_options.bias_dtype = DType::bf16;  // bf16 values in range are exact in fp16 too
-    const QuantizedLayer layer = random_layer(spec.in_features, spec.out_features, spec.bpw, rng(), layer_options);
-    UploadedLayer uploaded = upload(layer, spec.dtype);
-    LinearOptions options;
-    options.max_batch = *std::max_element(c.batches.begin(), c.batches.end());
-    options.lazy_buckets = true;
-    Linear linear(context(), spec, uploaded.weights, options);
+  for (const LayerCase& c : correctness_cases()) check_against_reference(c, seed, rng);
+}
 
-    std::vector<double> gathered_x, gathered_y;
-    std::vector<Checked> checked;
-    for (int batch : c.batches) {
-      INFO("batch " << batch);
-      const Activations x = random_activations(batch, spec.in_features, spec.dtype, rng);
-      DeviceBuffer x_device = DeviceBuffer::from(x.bits);
-      DeviceBuffer y_device(size_t(batch) * spec.out_features * 2);
-      y_device.poison();
-      linear.forward(x_device.get(), y_device.get(), batch, nullptr);
-      std::vector<uint16_t> y_bits(size_t(batch) * spec.out_features);
-      y_device.download(y_bits.data(), y_bits.size() * 2);
-      const std::vector<double> y = to_doubles(y_bits, spec.dtype);
-      const size_t not_finite = std::count_if(y.begin(), y.end(), [](double v) { return !std::isfinite(v); });
-      REQUIRE(not_finite == 0);
-
-      const std::vector<int> rows = rows_to_check(batch, spec, rng);
-      checked.push_back({batch, gathered_y.size() / spec.out_features, rows.size()});
-      for (int r : rows) {
-        gathered_x.insert(gathered_x.end(), x.values.begin() + size_t(r) * spec.in_features,
-                          x.values.begin() + size_t(r + 1) * spec.in_features);
-        gathered_y.insert(gathered_y.end(), y.begin() + size_t(r) * spec.out_features,
-                          y.begin() + size_t(r + 1) * spec.out_features);
-      }
-    }
-    const int total_rows = int(gathered_y.size() / spec.out_features);
-    const std::vector<double> reference = reference_forward_fp64(layer, gathered_x, total_rows);
-    double worst = 0;
-    for (const Checked& check : checked) {
-      const size_t begin = check.first * spec.out_features, count = check.rows * spec.out_features;
-      const double error = relative_l2_error(std::span<const double>(gathered_y).subspan(begin, count),
-                                             std::span<const double>(reference).subspan(begin, count));
-      INFO("batch " << check.batch << ": relative L2 error " << error);
-      CHECK(error < output_tolerance(spec.dtype));
-      worst = std::max(worst, error);
-    }
-    std::printf("ok  %-58s worst relative L2 error %.2e over batches 1..%d\n", spec.canonical().c_str(), worst,
-                options.max_batch);
+TEST_CASE("kernel family 3 (wgmma) matches the fp64 reference in the corners of its variants", "[gpu][correctness][wgmma]") {
+  const std::vector<LayerCase> cases = wgmma_cases();
+  if (cases.empty()) {
+    std::printf("family 3 not checked: %s has no warpgroup MMAs (sm_90a only)\n", context().device().arch.name().c_str());
+    return;
   }
+  const uint64_t seed = fresh_seed();
+  std::printf("family 3 seed %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  for (const LayerCase& c : cases) check_against_reference(c, seed, rng);
 }
 
 TEST_CASE("three forwards give bitwise identical outputs", "[gpu][determinism]") {

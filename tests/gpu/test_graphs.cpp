@@ -27,6 +27,13 @@ class Stream {
 };
 
 // A random layer on the device with its linear.
+LinearOptions make_options(int max_batch, bool lazy) {
+  LinearOptions options;
+  options.max_batch = max_batch;
+  options.lazy_buckets = lazy;
+  return options;
+}
+
 struct DeviceLayer {
   QuantizedLayer layer;
   UploadedLayer uploaded;
@@ -35,7 +42,7 @@ struct DeviceLayer {
   DeviceLayer(const LinearSpec& spec, int max_batch, std::mt19937_64& rng, bool lazy = false)
       : layer(random_layer(spec.in_features, spec.out_features, spec.bpw, rng())),
         uploaded(upload(layer, spec.dtype)),
-        linear(context(), spec, uploaded.weights, LinearOptions{max_batch, lazy, false}) {}
+        linear(context(), spec, uploaded.weights, make_options(max_batch, lazy)) {}
 };
 
 std::vector<uint16_t> read(const DeviceBuffer& buffer) {
