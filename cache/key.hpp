@@ -9,7 +9,7 @@ namespace glqjit {
 struct KernelKey {
   int schema_version = 0;
   std::string library_version;
-  std::string source_hash;  // SHA-256 of the complete generated source (templates are inside it)
+  std::string source_hash;  // of the generated source, templates included (codegen source_hash_of)
   std::string spec;         // canonical text of the LinearSpec
   std::string variant;      // canonical text of the Variant
   int batch_bucket = 0;

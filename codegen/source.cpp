@@ -7,6 +7,7 @@
 
 #include "codegen/variant_space.hpp"
 #include "format/codebook.hpp"
+#include "support/sha256.hpp"
 #include "templates/embedded.hpp"
 
 namespace glqjit {
@@ -167,21 +168,43 @@ std::string specialization(const GeneratedKernel& k) {
   return text;
 }
 
+// The embedded templates' hashes, in template_files() order.
+const std::vector<TemplateHash>& embedded_template_hashes() {
+  static const std::vector<TemplateHash> hashes = [] {
+    std::vector<TemplateHash> all;
+    for (const TemplateFile& file : template_files()) all.push_back({file.name, sha256_hex(file.text)});
+    return all;
+  }();
+  return hashes;
+}
+
 }  // namespace
+
+std::string source_hash_of(std::string_view specialization, const std::vector<TemplateHash>& templates) {
+  Sha256 hash;
+  hash.update(specialization);
+  for (const TemplateHash& t : templates) hash.update("\n").update(t.name).update(" ").update(t.sha256);
+  return hash.hex_digest();
+}
 
 std::string join_options(const std::vector<std::string>& options) { return fmt::format("{}", fmt::join(options, " ")); }
 
 GeneratedKernel generate_kernel(const LinearSpec& spec, const Variant& variant, int batch_bucket, const Arch& arch) {
   check_variant(spec, batch_bucket, arch, variant);
-  GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, make_launch_plan(spec, variant)};
+  GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, {}, make_launch_plan(spec, variant)};
   kernel.source = specialization(kernel);
+  const size_t specialization_bytes = kernel.source.size();
   // One matmul template per kernel set: mma.sync (matmul.cuh) or family 3 (matmul_wgmma.cuh).
   const std::string_view unused_matmul = variant.wgmma ? "matmul.cuh" : "matmul_wgmma.cuh";
-  for (const TemplateFile& file : template_files()) {
+  std::vector<TemplateHash> included;
+  for (size_t i = 0; i < template_files().size(); ++i) {
+    const TemplateFile& file = template_files()[i];
     if (file.name == unused_matmul) continue;
     kernel.source += fmt::format("\n// ---- templates/{} ----\n", file.name);
     kernel.source += file.text;
+    included.push_back(embedded_template_hashes()[i]);
   }
+  kernel.source_hash = source_hash_of(std::string_view(kernel.source).substr(0, specialization_bytes), included);
   kernel.options = {"--gpu-architecture=" + arch.name(), "--std=c++17", "-default-device", "-Xptxas=-v"};
   return kernel;
 }

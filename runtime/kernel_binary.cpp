@@ -7,7 +7,6 @@
 #include "codegen/parallel.hpp"
 #include "glqjit/error.hpp"
 #include "support/log.hpp"
-#include "support/sha256.hpp"
 
 namespace glqjit {
 
@@ -15,7 +14,7 @@ KernelKey make_kernel_key(const GeneratedKernel& generated) {
   KernelKey key;
   key.schema_version = kStoreSchemaVersion;
   key.library_version = GLQJIT_VERSION;
-  key.source_hash = sha256_hex(generated.source);
+  key.source_hash = generated.source_hash;
   key.spec = generated.spec.canonical();
   key.variant = generated.variant.canonical();
   key.batch_bucket = generated.batch_bucket;
