@@ -68,13 +68,16 @@ std::optional<std::string> wgmma_violation(int batch_bucket, const Arch& arch, c
 constexpr int kWgmmaFromBucket = 64;
 
 // Family 3's default: two warpgroups (128 rows) per CTA, up to 128 batch columns, words four
-// tiles ahead, and the K split that gives about two CTAs per SM.
+// tiles ahead (two with three or four stages: the ring is unrolled, and ptxas took 1.55-1.6 s
+// for a bpw 8 kernel set with four, 1.35 s with two, on a 2-core machine), and the K split
+// that gives about two CTAs per SM.
 Variant default_wgmma_variant(const LinearSpec& spec, int batch_bucket, int sm_count) {
+  const int stages = int(spec.recipe().stages.size());
   Variant v;
   v.wgmma = 1;
   v.warps = 8;
   v.batch_tiles = std::clamp(batch_bucket / 8, 8, 16);
-  v.prefetch = 4;
+  v.prefetch = stages >= 3 ? 2 : 4;
   v.table_copies = uses(spec.recipe(), StageKind::e81b) ? 4 : 8;
   const LaunchPlan plan = make_launch_plan(spec, v);
   const Dim3 grid = plan.matmul_grid(batch_bucket);
@@ -82,7 +85,6 @@ Variant default_wgmma_variant(const LinearSpec& spec, int batch_bucket, int sm_c
   v.k_split = std::clamp(floor_power_of_two((2 * int64_t(sm_count) + ctas - 1) / ctas), 1,
                          std::max(1, floor_power_of_two(plan.k_tiles / 8)));
   while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
-  const int stages = int(spec.recipe().stages.size());
   while (v.prefetch > 1 && register_estimate(stages, v) > kMaxWgmmaRegisters) v.prefetch /= 2;
   return v;
 }
