@@ -63,6 +63,20 @@ std::string codebook_table(const char* name, const char* what, Row&& row) {
   return text + "};\n";
 }
 
+// Both tables, always defined (the kernels name both; shared memory holds only those a recipe
+// uses). Formatted once per process: they were most of the ~0.7 ms a kernel set's source took.
+const std::string& codebook_tables() {
+  static const std::string tables =
+      codebook_table("E8P_ABS_HALVES", "E8P: ABS[a] / 2 as fp16 pairs (FORMAT.md 2.1)",
+                     [](int a) {
+                       std::array<double, 8> v{};
+                       for (int i = 0; i < 8; ++i) v[i] = e8p_abs_rows()[a][i] / 2.0;
+                       return v;
+                     }) +
+      codebook_table("E81B_HALVES", "E81B rows as fp16 pairs (FORMAT.md 3)", [](int code) { return e81b_rows()[code]; });
+  return tables;
+}
+
 std::string stage_kind_function(const Recipe& recipe) {
   std::string cases;
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
@@ -157,33 +171,30 @@ std::string specialization(const GeneratedKernel& k) {
   text += stage_kind_function(recipe);
   text += transform_tables("IN", geometry.in_blocks);
   text += transform_tables("OUT", geometry.out_blocks);
-  // Both tables are always defined (the kernels name both); shared memory holds only those used.
-  text += codebook_table("E8P_ABS_HALVES", "E8P: ABS[a] / 2 as fp16 pairs (FORMAT.md 2.1)", [](int a) {
-    std::array<double, 8> v{};
-    for (int i = 0; i < 8; ++i) v[i] = e8p_abs_rows()[a][i] / 2.0;
-    return v;
-  });
-  text += codebook_table("E81B_HALVES", "E81B rows as fp16 pairs (FORMAT.md 3)",
-                         [](int code) { return e81b_rows()[code]; });
   return text;
 }
 
 // The embedded templates' hashes, in template_files() order.
-const std::vector<TemplateHash>& embedded_template_hashes() {
-  static const std::vector<TemplateHash> hashes = [] {
-    std::vector<TemplateHash> all;
+const std::vector<PartHash>& embedded_template_hashes() {
+  static const std::vector<PartHash> hashes = [] {
+    std::vector<PartHash> all;
     for (const TemplateFile& file : template_files()) all.push_back({file.name, sha256_hex(file.text)});
     return all;
   }();
   return hashes;
 }
 
+const PartHash& codebook_tables_hash() {
+  static const PartHash hash{"codebook tables", sha256_hex(codebook_tables())};
+  return hash;
+}
+
 }  // namespace
 
-std::string source_hash_of(std::string_view specialization, const std::vector<TemplateHash>& templates) {
+std::string source_hash_of(std::string_view specialization, const std::vector<PartHash>& parts) {
   Sha256 hash;
   hash.update(specialization);
-  for (const TemplateHash& t : templates) hash.update("\n").update(t.name).update(" ").update(t.sha256);
+  for (const PartHash& part : parts) hash.update("\n").update(part.name).update(" ").update(part.sha256);
   return hash.hex_digest();
 }
 
@@ -194,9 +205,10 @@ GeneratedKernel generate_kernel(const LinearSpec& spec, const Variant& variant, 
   GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, {}, make_launch_plan(spec, variant)};
   kernel.source = specialization(kernel);
   const size_t specialization_bytes = kernel.source.size();
+  kernel.source += codebook_tables();
+  std::vector<PartHash> included = {codebook_tables_hash()};
   // One matmul template per kernel set: mma.sync (matmul.cuh) or family 3 (matmul_wgmma.cuh).
   const std::string_view unused_matmul = variant.wgmma ? "matmul.cuh" : "matmul_wgmma.cuh";
-  std::vector<TemplateHash> included;
   for (size_t i = 0; i < template_files().size(); ++i) {
     const TemplateFile& file = template_files()[i];
     if (file.name == unused_matmul) continue;

@@ -57,12 +57,12 @@ TEST_CASE("the same inputs give the same key, as in a second build directory", "
   CHECK(a.canonical().find(GLQJIT_TEST_BINARY_DIR) == std::string::npos);
 }
 
-TEST_CASE("the source hash covers every byte of the specialization and of each template", "[key]") {
-  const std::vector<TemplateHash> templates = {{"a.cuh", sha256_hex("one")}, {"b.cuh", sha256_hex("two")}};
+TEST_CASE("the source hash covers every byte of the specialization and of each constant part", "[key]") {
+  const std::vector<PartHash> templates = {{"a.cuh", sha256_hex("one")}, {"b.cuh", sha256_hex("two")}};
   const std::string hash = source_hash_of("constexpr int N = 1;", templates);
   CHECK(source_hash_of("constexpr int N = 1;", templates) == hash);
   CHECK(source_hash_of("constexpr int N = 2;", templates) != hash);
-  std::vector<TemplateHash> edited = templates;
+  std::vector<PartHash> edited = templates;
   edited[1].sha256 = sha256_hex("twO");
   CHECK(source_hash_of("constexpr int N = 1;", edited) != hash);
   edited = {templates[1], templates[0]};
@@ -73,20 +73,23 @@ TEST_CASE("the source hash covers every byte of the specialization and of each t
   edited[0].name = "c.cuh";
   CHECK(source_hash_of("constexpr int N = 1;", edited) != hash);
 
-  // A generated kernel's hash is of exactly the specialization it emitted and the templates it
-  // included (each matmul family includes one of the two matmul templates).
+  // A generated kernel's hash is of exactly the specialization it emitted, the codebook tables
+  // and the templates it included (each matmul family includes one of the two matmul templates).
   for (const Variant& variant : {kVariant, parse_variant("wgmma=1 warps=8 k_warps=1 batch_tiles=8")}) {
     const GeneratedKernel g = generate_kernel(kSpec, variant, 64, parse_arch("sm_90a"));
+    const size_t tables = g.source.find("// E8P: ABS[a] / 2 as fp16 pairs");
     const size_t first_template = g.source.find("\n// ---- templates/");
+    REQUIRE(tables != std::string::npos);
     REQUIRE(first_template != std::string::npos);
-    std::vector<TemplateHash> included;
+    std::vector<PartHash> included = {
+        {"codebook tables", sha256_hex(std::string_view(g.source).substr(tables, first_template - tables))}};
     for (const TemplateFile& file : template_files()) {
       if (g.source.find("// ---- templates/" + std::string(file.name) + " ----") != std::string::npos) {
         included.push_back({file.name, sha256_hex(file.text)});
       }
     }
-    CHECK(included.size() == template_files().size() - 1);
-    CHECK(g.source_hash == source_hash_of(std::string_view(g.source).substr(0, first_template), included));
+    CHECK(included.size() == template_files().size());
+    CHECK(g.source_hash == source_hash_of(std::string_view(g.source).substr(0, tables), included));
   }
 }
 
