@@ -1,41 +1,15 @@
-// Helpers of the codegen and runtime tests: temporary folders and "this call throws glqjit::Error with this
-// status and a message containing these words".
+// Helpers of the codegen and runtime tests: temporary folders (temp_dir.hpp) and "this call
+// throws glqjit::Error with this status and a message containing these words".
 #pragma once
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <filesystem>
 #include <initializer_list>
-#include <stdexcept>
 #include <string>
 
 #include "glqjit/error.hpp"
+#include "temp_dir.hpp"
 
 namespace glqjit::test {
-
-// A fresh folder from mkdtemp, removed with everything in it at the end of the scope.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/glqjit-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline const char* status_name(Status status) {
   switch (status) {

@@ -12,7 +12,7 @@
 #include "runtime/kernel_binary.hpp"
 
 using namespace glqjit;
-using glqjit::test::ScratchDir;
+using glqjit::test::TempDir;
 
 namespace {
 
@@ -41,7 +41,7 @@ bool has_all_kernels(const std::vector<KernelResources>& resources) {
 }  // namespace
 
 TEST_CASE("obtain_kernels compiles a miss, stores it, and the next process hits", "[store]") {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("kernels.db");
   const LinearSpec spec{4096, 4096, 3, DType::bf16, true};
   std::vector<KernelBinary> first;
@@ -84,7 +84,7 @@ TEST_CASE("obtain_kernels compiles a miss, stores it, and the next process hits"
 }
 
 TEST_CASE("want_ptx compiles even when the store has the kernel", "[store]") {
-  ScratchDir dir;
+  TempDir dir;
   Store store(StoreOptions{dir.file("kernels.db"), false});
   const LinearSpec spec{1000, 5000, 2};
   obtain_kernels(&store, kernel_sets(spec, "sm_80", {1}), {});
@@ -108,7 +108,7 @@ TEST_CASE("obtain_kernels without a store compiles every time", "[store]") {
 }
 
 TEST_CASE("no_jit with a cold store is a no_jit error that says to run glq-tune", "[store][errors]") {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("empty.db");
   Store store(StoreOptions{path, false});
   ObtainOptions options;
@@ -132,7 +132,7 @@ TEST_CASE("no_jit with a cold store is a no_jit error that says to run glq-tune"
 }
 
 TEST_CASE("a read-only store is read but never written", "[store]") {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.file("shipped.db");
   const LinearSpec spec{4096, 4096, 4};
   { Store create(StoreOptions{path, false}); }  // an empty store file, as shipped
@@ -156,7 +156,7 @@ TEST_CASE("a read-only store is read but never written", "[store]") {
 }
 
 TEST_CASE("a cache path that cannot be used is a cache_error naming it", "[store][errors]") {
-  ScratchDir dir;
+  TempDir dir;
   const std::string plain = dir.file("plain-file");
   std::ofstream(plain) << "not a folder\n";
   // Under a regular file no folder can be made, whoever runs the test (root included).
