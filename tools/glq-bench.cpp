@@ -752,8 +752,6 @@ struct LayerCopy {
   std::unique_ptr<Linear> linear;  // last: destroyed before the memory it points at
 };
 
-// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies; fills the
-// glqjit columns of the rows of (shape, bpw).
 // --variant over the default variant of each batch's bucket; where that is not legal the bucket
 // keeps its default and a progress line says why.
 std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec& spec, const std::vector<int>& batches,
@@ -773,6 +771,8 @@ std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec&
   return variants;
 }
 
+// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies; fills the
+// glqjit columns of the rows of (shape, bpw).
 void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, const Shape& shape, int bpw,
                   const std::vector<int>& batches, const Options& options, double bandwidth, Report& report) {
   const std::string what = fmt::format("{} bpw {}", shape.name(), bpw);
