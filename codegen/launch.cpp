@@ -34,7 +34,7 @@ TransformPlan make_transform_plan(const std::vector<int64_t>& blocks) {
 
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant) {
   const unsigned tables = unsigned(int(uses(recipe, StageKind::e8p)) + int(uses(recipe, StageKind::e81b))) * 256 * unsigned(variant.table_copies) * 16;
-  if (variant.wgmma) return tables + unsigned(kWgmmaActivationBuffers * 8 * variant.batch_tiles * 64 * 2);
+  if (variant.family == 3) return tables + unsigned(kStagedActivationBuffers * 8 * variant.batch_tiles * 64 * 2);
   const unsigned reduction = unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
   return tables + reduction;
 }

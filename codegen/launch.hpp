@@ -21,9 +21,9 @@ struct Dim3 {
 inline constexpr int64_t kTransformChunk = 2048;
 inline constexpr int64_t kMaxStridedRadix = 32;
 
-// Kernel family 3 (templates/matmul_wgmma.cuh) stages activation tiles of 64 k through a ring
+// Kernel family 3 (templates/matmul_staged.cuh) stages activation tiles of 64 k through a ring
 // of this many shared-memory buffers.
-inline constexpr int kWgmmaActivationBuffers = 4;
+inline constexpr int kStagedActivationBuffers = 4;
 
 // One chunk of the chunk pass: `length` elements from `offset`; `final` when it is a whole block.
 struct TransformChunk {
@@ -94,7 +94,7 @@ struct LaunchPlan {
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);
 
 // Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction
-// (mma.sync) or the activation ring (wgmma).
+// (family 2) or the activation ring (family 3).
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant);
 
 }  // namespace glqjit

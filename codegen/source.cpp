@@ -138,7 +138,7 @@ std::string specialization(const GeneratedKernel& k) {
       "// TRANSFORM_CHUNK; glq_repack_e81b once at plan.\n\n"
       "// ---- specialization ----\n",
       k.spec.canonical(), k.variant.canonical(), k.batch_bucket, k.arch.name(),
-      k.variant.wgmma ? "wgmma, family 3" : "mma.sync");
+      k.variant.family == 2 ? "family 2, mma.sync" : k.variant.wgmma ? "family 3, wgmma" : "family 3, mma.sync");
   text += fmt::format("constexpr int IN_FEATURES = {};\n", geometry.in_features);
   text += fmt::format("constexpr int OUT_FEATURES = {};\n", geometry.out_features);
   text += fmt::format("constexpr int N_PAD = {};\n", geometry.n_pad);
@@ -150,7 +150,7 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr bool HAS_E81B = {};\n", has_e81b);
   text += fmt::format("constexpr bool ACT_IS_BF16 = {};\n", k.spec.dtype == DType::bf16);
   text += fmt::format("constexpr bool HAS_BIAS = {};\n", k.spec.has_bias);
-  text += fmt::format("constexpr bool U_IN_FRAGMENT_ORDER = {};  // see u_position\n", k.variant.wgmma != 0);
+  text += fmt::format("constexpr bool U_IN_FRAGMENT_ORDER = {};  // see u_position\n", k.variant.family == 3);
   text += fmt::format("constexpr int BATCH_BUCKET = {};\n", k.batch_bucket);
   text += fmt::format("constexpr int MATMUL_WARPS = {};\n", k.variant.warps);
   text += fmt::format("constexpr int K_WARPS = {};\n", k.variant.k_warps);
@@ -162,12 +162,12 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr int TABLE_COPIES_LOG2 = {};\n", log2_of(k.variant.table_copies));
   text += fmt::format("constexpr int TRANSFORM_THREADS = {};\n", k.variant.transform_threads);
   text += fmt::format("constexpr int TRANSFORM_CHUNK = {};\n", kTransformChunk);
-  if (k.variant.wgmma) {
-    text += fmt::format("constexpr int WGMMA_N = {};  // batch columns per CTA\n", 8 * k.variant.batch_tiles);
+  if (k.variant.family == 3) {
+    text += fmt::format("constexpr int CTA_COLUMNS = {};  // batch columns per CTA\n", 8 * k.variant.batch_tiles);
     text += fmt::format("constexpr int ACT_BUFFERS = {};  // activation tiles in the shared-memory ring\n",
-                        kWgmmaActivationBuffers);
-    text += wgmma_instruction(8 * k.variant.batch_tiles);
+                        kStagedActivationBuffers);
   }
+  if (k.variant.wgmma) text += wgmma_instruction(8 * k.variant.batch_tiles);
   text += stage_kind_function(recipe);
   text += transform_tables("IN", geometry.in_blocks);
   text += transform_tables("OUT", geometry.out_blocks);
@@ -189,6 +189,16 @@ const PartHash& codebook_tables_hash() {
   return hash;
 }
 
+// One matmul per kernel set: family 2 (matmul.cuh), or family 3 (matmul_staged.cuh over
+// staged.cuh) with one of its two multiplies.
+bool matmul_includes(const Variant& variant, std::string_view file) {
+  if (file == "matmul.cuh") return variant.family == 2;
+  if (file == "staged.cuh" || file == "matmul_staged.cuh") return variant.family == 3;
+  if (file == "staged_mma.cuh") return variant.family == 3 && !variant.wgmma;
+  if (file == "staged_wgmma.cuh") return variant.family == 3 && variant.wgmma;
+  return true;
+}
+
 }  // namespace
 
 std::string source_hash_of(std::string_view specialization, const std::vector<PartHash>& parts) {
@@ -207,11 +217,9 @@ GeneratedKernel generate_kernel(const LinearSpec& spec, const Variant& variant, 
   const size_t specialization_bytes = kernel.source.size();
   kernel.source += codebook_tables();
   std::vector<PartHash> included = {codebook_tables_hash()};
-  // One matmul template per kernel set: mma.sync (matmul.cuh) or family 3 (matmul_wgmma.cuh).
-  const std::string_view unused_matmul = variant.wgmma ? "matmul.cuh" : "matmul_wgmma.cuh";
   for (size_t i = 0; i < template_files().size(); ++i) {
     const TemplateFile& file = template_files()[i];
-    if (file.name == unused_matmul) continue;
+    if (!matmul_includes(variant, file.name)) continue;
     kernel.source += fmt::format("\n// ---- templates/{} ----\n", file.name);
     kernel.source += file.text;
     included.push_back(embedded_template_hashes()[i]);

@@ -9,8 +9,9 @@ namespace glqjit {
 
 std::string Variant::canonical() const {
   return fmt::format(
-      "wgmma={} warps={} k_warps={} k_split={} batch_tiles={} prefetch={} table_copies={} transform_threads={}", wgmma,
-      warps, k_warps, k_split, batch_tiles, prefetch, table_copies, transform_threads);
+      "family={} wgmma={} warps={} k_warps={} k_split={} batch_tiles={} prefetch={} table_copies={} "
+      "transform_threads={}",
+      family, wgmma, warps, k_warps, k_split, batch_tiles, prefetch, table_copies, transform_threads);
 }
 
 Variant parse_variant(std::string_view text, const Variant& base) {
@@ -30,7 +31,8 @@ Variant parse_variant(std::string_view text, const Variant& base) {
       throw Error(Status::invalid_argument,
                   fmt::format("variant part '{}' is not name=integer (e.g. \"warps=4 k_split=8\")", part));
     }
-    if (name == "wgmma") variant.wgmma = value;
+    if (name == "family") variant.family = value;
+    else if (name == "wgmma") variant.wgmma = value;
     else if (name == "warps") variant.warps = value;
     else if (name == "k_warps") variant.k_warps = value;
     else if (name == "k_split") variant.k_split = value;
@@ -40,7 +42,7 @@ Variant parse_variant(std::string_view text, const Variant& base) {
     else if (name == "transform_threads") variant.transform_threads = value;
     else {
       throw Error(Status::invalid_argument,
-                  fmt::format("unknown variant knob '{}'; the knobs are wgmma, warps, k_warps, k_split, batch_tiles, "
+                  fmt::format("unknown variant knob '{}'; the knobs are family, wgmma, warps, k_warps, k_split, batch_tiles, "
                               "prefetch, table_copies, transform_threads",
                               name));
     }

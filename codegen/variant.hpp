@@ -8,8 +8,12 @@
 namespace glqjit {
 
 struct Variant {
-  int wgmma = 0;          // 1: kernel family 3 (templates/matmul_wgmma.cuh, sm_90a), else mma.sync
-  int warps = 4;          // 16-row tiles per matmul CTA (with wgmma: whole warpgroups, 4 or 8)
+  // 2: templates/matmul.cuh, mma.sync straight from the compressed weights (kernel families 1
+  // and 2 of the design: batch 1 and small batches). 3: templates/matmul_staged.cuh, activation
+  // tiles staged in shared memory so that a weight is decoded once per 64 or 128 batch columns.
+  int family = 2;
+  int wgmma = 0;          // family 3's multiply: 1 warpgroup MMAs (sm_90a only), 0 mma.sync
+  int warps = 4;          // 16-row tiles per matmul CTA (family 3: 4 or 8, whole warpgroups)
   int k_warps = 1;        // warps per row tile, splitting the CTA's K slice; added in shared memory
   int k_split = 1;        // CTAs along K; their partial sums are added in a fixed order
   int batch_tiles = 1;    // 8-column tiles per warp (batch columns per CTA = 8 * batch_tiles)
@@ -17,7 +21,7 @@ struct Variant {
   int table_copies = 8;   // copies of each codebook in shared memory (8: conflict-free lookups)
   int transform_threads = 128;  // threads per Hadamard-transform CTA
 
-  // "wgmma=0 warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 table_copies=8 transform_threads=128"
+  // "family=2 wgmma=0 warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 table_copies=8 transform_threads=128"
   std::string canonical() const;
   bool operator==(const Variant&) const = default;
 };

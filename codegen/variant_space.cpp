@@ -12,11 +12,11 @@ namespace {
 constexpr int kMaxRingAndAccumulatorRegisters = 160;
 // Family 3 holds everything a thread has in its estimate: the fragments of the tile in the
 // tensor cores and of the one being decoded, decode temporaries and copy addresses besides
-// words and accumulators. Fitted to ptxas (NVRTC 13.0, sm_90a): 158 registers at batch_tiles 8,
-// 1 stage, prefetch 4; 253 at batch_tiles 16, 4 stages, prefetch 4; spills at batch_tiles 8,
-// 4 stages, prefetch 8.
-constexpr int kMaxWgmmaRegisters = 255;
-constexpr int kWgmmaFragmentRegisters = 110;
+// words and accumulators. Fitted to ptxas (NVRTC 13.0, sm_90a, wgmma): 158 registers at
+// batch_tiles 8, 1 stage, prefetch 4; 253 at batch_tiles 16, 4 stages, prefetch 4; spills at
+// batch_tiles 8, 4 stages, prefetch 8. The mma.sync multiply needs no more.
+constexpr int kMaxStagedRegisters = 255;
+constexpr int kStagedFragmentRegisters = 110;
 constexpr int kDecodeAndAddressRegisters = 40;  // what ptxas adds to the estimate below, roughly
 constexpr int kRegisterFile = 65536;
 constexpr size_t kMaxPartialBytes = size_t(512) << 20;
@@ -32,30 +32,32 @@ int floor_power_of_two(int64_t value) {
   return p;
 }
 
-// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words, and with mma.sync of
-// activations) and accumulators (mma.sync: per stage; wgmma: one set, plus its fragments);
-// ptxas needs about 30 more for decoding and addressing.
+// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words, and in family 2 of
+// activations) and accumulators (family 2: per stage; family 3: one set, plus its fragments);
+// family 2 needs about kDecodeAndAddressRegisters more for decoding and addressing.
 int register_estimate(int stages, const Variant& v) {
-  if (v.wgmma) return (v.prefetch + 1) * 4 * stages + 4 * v.batch_tiles + kWgmmaFragmentRegisters;
+  if (v.family == 3) return (v.prefetch + 1) * 4 * stages + 4 * v.batch_tiles + kStagedFragmentRegisters;
   return (v.prefetch + 1) * (2 * stages + 8 * v.batch_tiles) + 4 * stages * v.batch_tiles;
 }
 
 int thread_registers(int stages, const Variant& v) {
-  return register_estimate(stages, v) + (v.wgmma ? 0 : kDecodeAndAddressRegisters);
+  return register_estimate(stages, v) + (v.family == 3 ? 0 : kDecodeAndAddressRegisters);
 }
 
-// Kernel family 3's own rules (templates/matmul_wgmma.cuh).
-std::optional<std::string> wgmma_violation(int batch_bucket, const Arch& arch, const Variant& v) {
-  if (!arch.has_wgmma()) {
-    return fmt::format("wgmma=1 needs warpgroup MMAs, which only sm_90a has ({} has none)", arch.name());
+// Kernel family 3's own rules (templates/matmul_staged.cuh).
+std::optional<std::string> staged_violation(int batch_bucket, const Arch& arch, const Variant& v) {
+  if (v.wgmma != 0 && v.wgmma != 1) return fmt::format("wgmma={} must be 0 or 1", v.wgmma);
+  if (v.wgmma && !arch.has_wgmma()) {
+    return fmt::format("wgmma=1 needs warpgroup MMAs, which only sm_90a has ({} has none; use wgmma=0)", arch.name());
   }
   if (v.warps != 4 && v.warps != 8) {
-    return fmt::format("with wgmma=1, warps={} must be 4 or 8 (one or two warpgroups)", v.warps);
+    return fmt::format("with family=3, warps={} must be 4 or 8 (one or two warpgroups)", v.warps);
   }
-  if (v.k_warps != 1) return fmt::format("with wgmma=1, k_warps={} must be 1", v.k_warps);
+  if (v.k_warps != 1) return fmt::format("with family=3, k_warps={} must be 1", v.k_warps);
   // 256 columns would need 128 accumulators a thread, which ptxas can only have by spilling.
   if (v.batch_tiles != 8 && v.batch_tiles != 16) {
-    return fmt::format("with wgmma=1, batch_tiles={} must be 8 or 16 (64 or 128 batch columns per CTA)", v.batch_tiles);
+    return fmt::format("with family=3, batch_tiles={} must be 8 or 16 (64 or 128 batch columns per CTA)",
+                       v.batch_tiles);
   }
   if (8 * v.batch_tiles > batch_bucket) {
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
@@ -64,17 +66,29 @@ std::optional<std::string> wgmma_violation(int batch_bucket, const Arch& arch, c
   return std::nullopt;
 }
 
-// Kernel family 3 from this bucket on, where sm_90a has it.
-constexpr int kWgmmaFromBucket = 64;
+// Kernel family 2's own rules (templates/matmul.cuh).
+std::optional<std::string> direct_violation(int batch_bucket, const Variant& v) {
+  if (v.wgmma != 0) return fmt::format("wgmma={} needs family=3 (family 2 multiplies with mma.sync)", v.wgmma);
+  if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
+  if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
+    return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
+                       batch_bucket);
+  }
+  return std::nullopt;
+}
 
-// Family 3's default: two warpgroups (128 rows) per CTA, up to 128 batch columns, words four
-// tiles ahead (two with three or four stages: the ring is unrolled, and ptxas took 1.55-1.6 s
-// for a bpw 8 kernel set with four, 1.35 s with two, on a 2-core machine), and the K split
-// that gives about two CTAs per SM.
-Variant default_wgmma_variant(const LinearSpec& spec, int batch_bucket, int sm_count) {
+// Kernel family 3 from this bucket on.
+constexpr int kStagedFromBucket = 64;
+
+// Family 3's default: wgmma where the architecture has it, two warpgroups (128 rows) per CTA,
+// up to 128 batch columns, words four tiles ahead (two with three or four stages: the ring is
+// unrolled, and ptxas took 1.55-1.6 s for a bpw 8 kernel set with four, 1.35 s with two, on a
+// 2-core machine), and the K split that gives about two CTAs per SM.
+Variant default_staged_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   const int stages = int(spec.recipe().stages.size());
   Variant v;
-  v.wgmma = 1;
+  v.family = 3;
+  v.wgmma = arch.has_wgmma() ? 1 : 0;
   v.warps = 8;
   v.batch_tiles = std::clamp(batch_bucket / 8, 8, 16);
   v.prefetch = stages >= 3 ? 2 : 4;
@@ -85,7 +99,7 @@ Variant default_wgmma_variant(const LinearSpec& spec, int batch_bucket, int sm_c
   v.k_split = std::clamp(floor_power_of_two((2 * int64_t(sm_count) + ctas - 1) / ctas), 1,
                          std::max(1, floor_power_of_two(plan.k_tiles / 8)));
   while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
-  while (v.prefetch > 1 && register_estimate(stages, v) > kMaxWgmmaRegisters) v.prefetch /= 2;
+  while (v.prefetch > 1 && register_estimate(stages, v) > kMaxStagedRegisters) v.prefetch /= 2;
   return v;
 }
 
@@ -105,23 +119,19 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   if (v.k_split < 1 || v.k_split > plan.k_tiles) {
     return fmt::format("k_split={} must be between 1 and the {} k-tiles of 64 columns", v.k_split, plan.k_tiles);
   }
-  if (v.wgmma != 0 && v.wgmma != 1) return fmt::format("wgmma={} must be 0 or 1", v.wgmma);
-  if (v.wgmma) {
-    if (auto violation = wgmma_violation(batch_bucket, arch, v)) return violation;
-  } else {
-    if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
-    if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
-      return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles,
-                         8 * v.batch_tiles, batch_bucket);
-    }
+  if (v.family != 2 && v.family != 3) {
+    return fmt::format("family={} must be 2 (mma.sync from the compressed weights) or 3 (activations in shared memory)",
+                       v.family);
   }
+  const auto family_violation = v.family == 3 ? staged_violation(batch_bucket, arch, v) : direct_violation(batch_bucket, v);
+  if (family_violation) return family_violation;
   if (v.prefetch < 1 || v.prefetch > 8) return fmt::format("prefetch={} must be from 1 to 8", v.prefetch);
-  if (v.wgmma && register_estimate(stages, v) > kMaxWgmmaRegisters) {
+  if (v.family == 3 && register_estimate(stages, v) > kMaxStagedRegisters) {
     return fmt::format(
         "prefetch={} with batch_tiles={} and {} stages needs about {} registers a thread; the limit is {}", v.prefetch,
-        v.batch_tiles, stages, register_estimate(stages, v), kMaxWgmmaRegisters);
+        v.batch_tiles, stages, register_estimate(stages, v), kMaxStagedRegisters);
   }
-  if (!v.wgmma && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
+  if (v.family == 2 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
     return fmt::format("prefetch={} with batch_tiles={} and {} stages needs about {} registers for loads in flight "
                        "and accumulators; the limit is {}",
                        v.prefetch, v.batch_tiles, stages, register_estimate(stages, v),
@@ -172,10 +182,10 @@ void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, c
 
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
                         MatmulFamily family) {
-  if (family == MatmulFamily::wgmma) return default_wgmma_variant(spec, batch_bucket, sm_count);
-  if (family == MatmulFamily::automatic && arch.has_wgmma() && batch_bucket >= kWgmmaFromBucket) {
-    const Variant wgmma = default_wgmma_variant(spec, batch_bucket, sm_count);
-    if (!variant_violation(spec, batch_bucket, arch, wgmma)) return wgmma;
+  if (family == MatmulFamily::staged) return default_staged_variant(spec, batch_bucket, arch, sm_count);
+  if (family == MatmulFamily::automatic && batch_bucket >= kStagedFromBucket) {
+    const Variant staged = default_staged_variant(spec, batch_bucket, arch, sm_count);
+    if (!variant_violation(spec, batch_bucket, arch, staged)) return staged;
   }
   const Recipe recipe = spec.recipe();
   const int stages = int(recipe.stages.size());
@@ -215,11 +225,11 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
 Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,
                              int sm_count) {
   // The parts name a family when parsing them over either family gives the same one.
-  const int wgmma = parse_variant(parts, Variant{.wgmma = 1}).wgmma;
-  const bool names_family = parse_variant(parts, Variant{.wgmma = 0}).wgmma == wgmma;
+  const int named = parse_variant(parts, Variant{.family = 3}).family;
+  const bool names_family = parse_variant(parts, Variant{.family = 2}).family == named;
   const MatmulFamily family = !names_family ? MatmulFamily::automatic
-                              : wgmma       ? MatmulFamily::wgmma
-                                            : MatmulFamily::mma;
+                              : named == 3  ? MatmulFamily::staged
+                                            : MatmulFamily::direct;
   return parse_variant(parts, default_variant(spec, batch_bucket, arch, sm_count, family));
 }
 
@@ -229,27 +239,29 @@ std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, co
     const bool known = std::find(variants.begin(), variants.end(), v) != variants.end();
     if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);
   };
-  const Variant mma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::mma);
+  const Variant mma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::direct);
   for (int warps : {1, 2, 4, 8}) {
     for (int k_warps : {1, 2, 4, 8}) {
       for (int k_split : {mma.k_split / 2, mma.k_split, mma.k_split * 2}) {
         for (int batch_tiles : {1, 2, 4, 8}) {
           for (int prefetch : {2, 4, 8}) {
-            add({.wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split, .batch_tiles = batch_tiles,
+            add({.family = 2, .wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split, .batch_tiles = batch_tiles,
                  .prefetch = prefetch, .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
           }
         }
       }
     }
   }
-  if (!arch.has_wgmma()) return variants;
-  const Variant wgmma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::wgmma);
-  for (int warps : {4, 8}) {
-    for (int k_split : {wgmma.k_split / 2, wgmma.k_split, wgmma.k_split * 2}) {
-      for (int batch_tiles : {8, 16}) {
-        for (int prefetch : {2, 4, 8}) {
-          add({.wgmma = 1, .warps = warps, .k_warps = 1, .k_split = k_split, .batch_tiles = batch_tiles,
-               .prefetch = prefetch, .table_copies = wgmma.table_copies, .transform_threads = wgmma.transform_threads});
+  const Variant staged = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::staged);
+  for (int wgmma = arch.has_wgmma() ? 1 : 0; wgmma >= 0; --wgmma) {
+    for (int warps : {4, 8}) {
+      for (int k_split : {staged.k_split / 2, staged.k_split, staged.k_split * 2}) {
+        for (int batch_tiles : {8, 16}) {
+          for (int prefetch : {2, 4, 8}) {
+            add({.family = 3, .wgmma = wgmma, .warps = warps, .k_warps = 1, .k_split = k_split,
+                 .batch_tiles = batch_tiles, .prefetch = prefetch, .table_copies = staged.table_copies,
+                 .transform_threads = staged.transform_threads});
+          }
         }
       }
     }

@@ -184,9 +184,13 @@ TEST_CASE("NVRTC compiles the knobs' extremes and the largest blocks", "[nvrtc][
       {{4096, 4096, 2}, 1, "sm_100a", "warps=2 k_warps=2 prefetch=8"},
       // The default variant here (k_split=3, 128 k-tiles) once spilled in glq_matmul on sm_120.
       {{8192, 4096, 2}, 1, "sm_120", ""},
-      // Kernel family 3: four stages at the most registers it allows, and one warpgroup per CTA.
-      {{4096, 4096, 8}, 128, "sm_90a", "wgmma=1 warps=8 batch_tiles=16 prefetch=4"},
-      {{4096, 11008, 7, DType::bf16, true, false}, 1024, "sm_90a", "wgmma=1 warps=4 batch_tiles=16 prefetch=1"},
+      // Kernel family 3: four stages at the most registers it allows, and one warpgroup per CTA;
+      // with mma.sync the same on the architecture with the smallest register file per thread
+      // budget at its shared-memory limit, and the largest.
+      {{4096, 4096, 8}, 128, "sm_90a", "family=3 wgmma=1 warps=8 batch_tiles=16 prefetch=4"},
+      {{4096, 11008, 7, DType::bf16, true, false}, 1024, "sm_90a", "family=3 wgmma=1 warps=4 batch_tiles=16 prefetch=1"},
+      {{4096, 4096, 8}, 128, "sm_86", "family=3 warps=8 batch_tiles=16 prefetch=4"},
+      {{4096, 11008, 7, DType::bf16, true, false}, 1024, "sm_120", "family=3 warps=4 batch_tiles=16 prefetch=1"},
   };
   std::vector<CompileJob> jobs;
   for (const Case& c : cases) {
@@ -201,11 +205,13 @@ TEST_CASE("NVRTC compiles the knobs' extremes and the largest blocks", "[nvrtc][
   compile_all(jobs);
   check_compiled(jobs);
   // The overrides took effect.
-  CHECK(jobs[0].variant.find("wgmma=0 warps=1 k_warps=16 ") == 0);
+  CHECK(jobs[0].variant.find("family=2 wgmma=0 warps=1 k_warps=16 ") == 0);
   CHECK(jobs[1].variant.find("transform_threads=32") != std::string::npos);
   CHECK(jobs[5].variant.find("prefetch=8") != std::string::npos);
-  CHECK(jobs[7].variant.find("wgmma=1 warps=8 ") == 0);
-  CHECK(jobs[8].variant.find("wgmma=1 warps=4 ") == 0);
+  CHECK(jobs[7].variant.find("family=3 wgmma=1 warps=8 ") == 0);
+  CHECK(jobs[8].variant.find("family=3 wgmma=1 warps=4 ") == 0);
+  CHECK(jobs[9].variant.find("family=3 wgmma=0 warps=8 ") == 0);
+  CHECK(jobs[10].variant.find("family=3 wgmma=0 warps=4 ") == 0);
 }
 
 TEST_CASE("glq_matmul does not spill at bpw 5 and 7 on sm_100a and sm_120", "[nvrtc][slow][!mayfail]") {

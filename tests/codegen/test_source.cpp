@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "codegen/source.hpp"
@@ -26,8 +27,9 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("the embedded templates are the files in templates/, byte for byte, in include order", "[source]") {
-  const std::vector<std::string> order = {"prelude.cuh",    "hadamard.cuh", "decode.cuh",        "tile.cuh",
-                                          "transforms.cuh", "matmul.cuh",   "matmul_wgmma.cuh", "repack.cuh"};
+  const std::vector<std::string> order = {"prelude.cuh",      "hadamard.cuh",   "decode.cuh",         "tile.cuh",
+                                          "transforms.cuh",   "matmul.cuh",     "staged.cuh",         "staged_mma.cuh",
+                                          "staged_wgmma.cuh", "matmul_staged.cuh", "repack.cuh"};
   REQUIRE(template_files().size() == order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     INFO(order[i]);
@@ -80,19 +82,33 @@ TEST_CASE("the generated source holds the specialization and every template of i
     INFO(gone);
     CHECK_FALSE(contains(k.source, gone));
   }
-  // Every template but family 3's matmul; a family 3 kernel set has it instead of matmul.cuh.
-  const GeneratedKernel wgmma = generate_kernel(spec, parse_variant("wgmma=1 warps=8 k_warps=1 batch_tiles=8"), 64,
-                                                parse_arch("sm_90a"));
+  // Every shared template, and each family's own: family 2 matmul.cuh, family 3 its kernel over
+  // staged.cuh with the multiply of wgmma or of mma.sync.
+  const Variant staged = parse_variant("family=3 wgmma=1 warps=8 k_warps=1 batch_tiles=8");
+  const GeneratedKernel wgmma = generate_kernel(spec, staged, 64, parse_arch("sm_90a"));
+  const GeneratedKernel mma = generate_kernel(spec, parse_variant("wgmma=0", staged), 64, parse_arch("sm_86"));
+  const std::set<std::string_view> family3 = {"staged.cuh", "staged_mma.cuh", "staged_wgmma.cuh", "matmul_staged.cuh"};
   for (const TemplateFile& file : template_files()) {
     INFO(file.name);
-    CHECK(contains(k.source, std::string(file.text)) == (file.name != "matmul_wgmma.cuh"));
-    CHECK(contains(wgmma.source, std::string(file.text)) == (file.name != "matmul.cuh"));
+    const bool shared = file.name != "matmul.cuh" && !family3.count(file.name);
+    CHECK(contains(k.source, std::string(file.text)) == (shared || file.name == "matmul.cuh"));
+    CHECK(contains(wgmma.source, std::string(file.text)) == (shared || (family3.count(file.name) && file.name != "staged_mma.cuh")));
+    CHECK(contains(mma.source, std::string(file.text)) == (shared || (family3.count(file.name) && file.name != "staged_wgmma.cuh")));
   }
   CHECK(contains(k.source, "constexpr bool U_IN_FRAGMENT_ORDER = false;"));
-  CHECK(contains(wgmma.source, "constexpr bool U_IN_FRAGMENT_ORDER = true;"));
-  CHECK(contains(wgmma.source, "constexpr int WGMMA_N = 64;"));
-  CHECK_FALSE(contains(k.source, "wgmma.mma_async"));
-  CHECK_FALSE(contains(k.source, "wgmma_rs"));
+  for (const GeneratedKernel* g : {&wgmma, &mma}) {
+    CHECK(contains(g->source, "constexpr bool U_IN_FRAGMENT_ORDER = true;"));
+    CHECK(contains(g->source, "constexpr int CTA_COLUMNS = 64;"));
+    CHECK(contains(g->source, "constexpr int ACT_BUFFERS = 4;"));
+  }
+  CHECK(contains(wgmma.source, "glq_matmul (family 3, wgmma)"));
+  CHECK(contains(mma.source, "glq_matmul (family 3, mma.sync)"));
+  CHECK(contains(k.source, "glq_matmul (family 2, mma.sync)"));
+  for (const std::string* text : {&k.source, &mma.source}) {
+    CHECK_FALSE(contains(*text, "wgmma.mma_async"));
+    CHECK_FALSE(contains(*text, "wgmma_rs"));
+  }
+  CHECK_FALSE(contains(k.source, "CTA_COLUMNS"));
   for (const char* kernel : {"glq_input_chunks", "glq_input_strided", "glq_matmul", "glq_output_chunks",
                              "glq_output_strided", "glq_repack_e81b"}) {
     INFO(kernel);

@@ -55,7 +55,8 @@ TEST_CASE("the default variant is legal for every spec, bucket and architecture"
         CHECK(v.warps * v.k_warps == 8);
         CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
         CHECK(v.transform_threads == 128);
-        // Kernel family 3 from bucket 64 where there are warpgroup MMAs.
+        // Kernel family 3 from bucket 64, with warpgroup MMAs where the architecture has them.
+        CHECK(v.family == (bucket >= 64 ? 3 : 2));
         CHECK(v.wgmma == int(arch.has_wgmma() && bucket >= 64));
         if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
       }
@@ -116,16 +117,19 @@ TEST_CASE("legal_variants are legal, distinct and contain the default", "[varian
       // The search space moves the new knob too.
       CHECK(other_k_warps);
       CHECK(other_warps);
-      // Both kernel families where sm_90a can run family 3.
-      const bool any_wgmma =
-          std::any_of(variants.begin(), variants.end(), [](const Variant& v) { return v.wgmma == 1; });
-      const bool any_mma = std::any_of(variants.begin(), variants.end(), [](const Variant& v) { return v.wgmma == 0; });
-      CHECK(any_wgmma == (bucket >= 64));
-      CHECK(any_mma);
+      // Both kernel families from bucket 64, family 3 with both of its multiplies on sm_90a.
+      auto any = [&](int family, int wgmma) {
+        return std::any_of(variants.begin(), variants.end(),
+                           [&](const Variant& v) { return v.family == family && v.wgmma == wgmma; });
+      };
+      CHECK(any(2, 0));
+      CHECK(any(3, 1) == (bucket >= 64));
+      CHECK(any(3, 0) == (bucket >= 64));
     }
   }
   const std::vector<Variant> sm86 = legal_variants(LinearSpec{4096, 11008, 3}, 256, parse_arch("sm_86"), 84);
   CHECK(std::none_of(sm86.begin(), sm86.end(), [](const Variant& v) { return v.wgmma == 1; }));
+  CHECK(std::any_of(sm86.begin(), sm86.end(), [](const Variant& v) { return v.family == 3; }));
 }
 
 TEST_CASE("variants that break a limit are invalid_argument errors naming the knob", "[variant_space][errors]") {
@@ -221,16 +225,26 @@ TEST_CASE("variants that break a limit are invalid_argument errors naming the kn
 TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming the knob", "[variant_space][errors]") {
   const Arch arch = parse_arch("sm_90a");
   const LinearSpec spec4{4096, 4096, 4};
-  const Variant ok = variant_of("wgmma=1 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=4 table_copies=8");
+  const Variant ok =
+      variant_of("family=3 wgmma=1 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=4 table_copies=8");
   REQUIRE_NOTHROW(check_variant(spec4, 128, arch, ok));
   CHECK_NOTHROW(check_variant(spec4, 64, arch, parse_variant("warps=4 batch_tiles=8", ok)));
   auto with = [&](const char* text) { return parse_variant(text, ok); };
+  // Without warpgroup MMAs family 3 multiplies with mma.sync, under the same limits.
   for (const char* other : {"sm_80", "sm_86", "sm_89", "sm_90", "sm_100a", "sm_120"}) {
     INFO(other);
     GLQ_REQUIRE_ERROR(check_variant(spec4, 128, parse_arch(other), ok), Status::invalid_argument, "wgmma=1",
-                      "only sm_90a", other);
+                      "only sm_90a", other, "wgmma=0");
+    CHECK_NOTHROW(check_variant(spec4, 128, parse_arch(other), with("wgmma=0")));
+    GLQ_REQUIRE_ERROR(check_variant(spec4, 128, parse_arch(other), with("wgmma=0 warps=2")), Status::invalid_argument,
+                      "warps=2", "4 or 8");
   }
+  CHECK_NOTHROW(check_variant(spec4, 128, arch, with("wgmma=0")));
   GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("wgmma=2")), Status::invalid_argument, "wgmma=2", "0 or 1");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("family=4")), Status::invalid_argument, "family=4", "2",
+                    "3");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("family=2")), Status::invalid_argument, "wgmma=1",
+                    "family=3");
   GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("warps=2")), Status::invalid_argument, "warps=2",
                     "4 or 8", "warpgroups");
   GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("warps=16")), Status::invalid_argument, "warps=16");
@@ -246,6 +260,7 @@ TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming t
   CHECK_NOTHROW(check_variant(LinearSpec{4096, 4096, 8}, 128, arch, ok));
   // Shared memory: the codebooks, then four activation tiles of 64 k x 8 batch_tiles columns.
   CHECK(matmul_shared_bytes(spec4.recipe(), ok) == 256u * 8 * 16 + 4u * 128 * 64 * 2);
+  CHECK(matmul_shared_bytes(spec4.recipe(), with("wgmma=0")) == matmul_shared_bytes(spec4.recipe(), ok));
   CHECK(make_launch_plan(spec4, ok).matmul.threads == 256u);
   CHECK(make_launch_plan(spec4, ok).matmul_grid(200).x == 2u);
 }
@@ -524,4 +539,26 @@ TEST_CASE("a launch plan without blocks above a chunk has no strided passes", "[
   for (size_t part : {mixed.activation_bytes(3), mixed.input_staged_bytes(3), mixed.partial_bytes(3)}) {
     CHECK(part % 256 == 0);
   }
+}
+
+TEST_CASE("variant overrides start from the default of the family they name", "[variant_space]") {
+  const LinearSpec spec{4096, 11008, 3};
+  const Arch hopper = parse_arch("sm_90a"), ampere = parse_arch("sm_86");
+  auto over = [&](const char* parts, int bucket, const Arch& arch) {
+    return variant_over_default(parts, spec, bucket, arch, arch.typical_sm_count());
+  };
+  auto family_default = [&](MatmulFamily family, int bucket, const Arch& arch) {
+    return default_variant(spec, bucket, arch, arch.typical_sm_count(), family);
+  };
+  // No family named: the parts go over the automatic default.
+  CHECK(over("prefetch=1", 256, hopper) == parse_variant("prefetch=1", family_default(MatmulFamily::automatic, 256, hopper)));
+  CHECK(over("", 16, ampere) == family_default(MatmulFamily::automatic, 16, ampere));
+  // family=2 at a family 3 bucket, family=3 where wgmma is missing or turned off.
+  CHECK(over("family=2", 256, hopper) == family_default(MatmulFamily::direct, 256, hopper));
+  CHECK(over("family=2", 256, hopper).family == 2);
+  CHECK(over("family=3", 256, ampere) == family_default(MatmulFamily::staged, 256, ampere));
+  CHECK(over("family=3", 256, ampere).wgmma == 0);
+  const Variant hopper_mma = over("family=3 wgmma=0", 256, hopper);
+  CHECK(hopper_mma == parse_variant("wgmma=0", family_default(MatmulFamily::staged, 256, hopper)));
+  CHECK_FALSE(variant_violation(spec, 256, hopper, hopper_mma).has_value());
 }

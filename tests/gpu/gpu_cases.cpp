@@ -12,28 +12,42 @@ namespace glqjit::test {
 
 // Family 3 in the corners its defaults avoid: one warpgroup per CTA, uneven K splits, short and
 // long word rings, a last CTA that hangs past the last row tile (2080 rows = 130 tiles) and
-// batches that leave part of a CTA's columns empty (65, 200); all bpw, both dtypes.
-std::vector<LayerCase> wgmma_cases() {
-  if (!context().device().arch.has_wgmma()) return {};
-  const std::map<int, Variant> variants = {
-      {64, parse_variant("wgmma=1 warps=4 batch_tiles=8 k_split=2 prefetch=2 table_copies=4")},
-      {128, parse_variant("wgmma=1 warps=8 batch_tiles=8 k_split=1 prefetch=1 table_copies=4")},
-      {256, parse_variant("wgmma=1 warps=4 batch_tiles=16 k_split=3 prefetch=4 table_copies=4")}};
+// batches that leave part of a CTA's columns empty (65, 200); all bpw, both dtypes. Each corner
+// runs with the mma.sync multiply everywhere and with wgmma where the GPU has it.
+std::vector<LayerCase> family3_cases() {
+  const DeviceInfo& device = context().device();
   const std::vector<int> batches = {1, 64, 65, 200, 256};
+  std::vector<int> with_1024 = batches;
+  with_1024.push_back(1024);
   std::vector<LayerCase> cases;
-  for (DType dtype : {DType::f16, DType::bf16}) {
-    for (int bpw = 2; bpw <= 8; ++bpw) {
-      cases.push_back({{1000, 2080, bpw, dtype, true, false}, batches, variants});
-      cases.push_back({{1536, 576, bpw, dtype, true, false}, batches, variants});
+  for (int wgmma = 0; wgmma <= int(device.arch.has_wgmma()); ++wgmma) {
+    auto corner = [&](const char* knobs) {
+      return parse_variant(knobs, Variant{.family = 3, .wgmma = wgmma, .table_copies = 4});
+    };
+    const std::map<int, Variant> variants = {{64, corner("warps=4 batch_tiles=8 k_split=2 prefetch=2")},
+                                             {128, corner("warps=8 batch_tiles=8 k_split=1 prefetch=1")},
+                                             {256, corner("warps=4 batch_tiles=16 k_split=3 prefetch=4")}};
+    for (DType dtype : {DType::f16, DType::bf16}) {
+      for (int bpw = 2; bpw <= 8; ++bpw) {
+        cases.push_back({{1000, 2080, bpw, dtype, true, false}, batches, variants});
+        cases.push_back({{1536, 576, bpw, dtype, true, false}, batches, variants});
+      }
+      // And family 3's default of bucket 1024 (no chosen one there).
+      cases.push_back({{4096, 14336, 3, dtype, false, false}, with_1024, variants});
     }
-    // And the default variant of bucket 1024 (no chosen one there).
-    std::vector<int> with_1024 = batches;
-    with_1024.push_back(1024);
-    cases.push_back({{4096, 14336, 3, dtype, false, false}, with_1024, variants});
+    // Family 3's defaults, with this multiply, on two of BENCHMARK.md's large shapes.
+    auto defaults = [&](const LinearSpec& spec, const std::vector<int>& large_batches) {
+      std::map<int, Variant> chosen;
+      for (int batch : large_batches) {
+        const int bucket = bucket_for(batch);
+        chosen[bucket] = parse_variant(wgmma ? "wgmma=1" : "wgmma=0",
+                                       default_variant(spec, bucket, device.arch, device.sm_count, MatmulFamily::staged));
+      }
+      cases.push_back({spec, large_batches, chosen});
+    };
+    defaults({28672, 8192, 2, DType::f16, false, false}, {64, 256, 1024});
+    defaults({8192, 57344, 4, DType::bf16, false, false}, {64, 200});
   }
-  // The default variants on two of BENCHMARK.md's large shapes.
-  cases.push_back({{28672, 8192, 2, DType::f16, false, false}, {64, 256, 1024}});
-  cases.push_back({{8192, 57344, 4, DType::bf16, false, false}, {64, 200}});
   return cases;
 }
 

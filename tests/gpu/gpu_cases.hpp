@@ -20,11 +20,12 @@ struct LayerCase {
 // shape at 5..8 bpw and two legacy single-block layers; each in fp16 and bf16.
 std::vector<LayerCase> correctness_cases();
 
-// Kernel family 3 with variants its defaults do not pick, and its defaults on two large shapes;
-// empty where the GPU has no wgmma.
-std::vector<LayerCase> wgmma_cases();
+// Kernel family 3 with variants its defaults do not pick, and its defaults on two large shapes:
+// with the mma.sync multiply, and again with wgmma where the GPU has it.
+std::vector<LayerCase> family3_cases();
 
-// Compiles (or finds) every kernel set the cases need, in parallel, into the context's store.
+// Compiles (or finds) every kernel set the cases need, in parallel, into the context's store, so
+// that a test does not compile them one by one as it goes.
 void prewarm_store(const std::vector<LayerCase>& cases);
 
 }  // namespace glqjit::test

@@ -1,0 +1,69 @@
+// What kernel family 3 (matmul_staged.cuh) shares between its two multiplies: the activation
+// tile in shared memory, the copies that fill it, and the folding of the decoded stages.
+
+namespace glq {
+
+constexpr int THREADS = MATMUL_WARPS * 32;
+constexpr int ACCUMULATORS = CTA_COLUMNS / 2;  // a thread's fp32 results: 16 rows x CTA_COLUMNS per warp
+constexpr u32 ACT_TILE_BYTES = CTA_COLUMNS * 64 * 2;
+
+// An activation tile holds 64 k of CTA_COLUMNS batch columns as "core matrices" of 8 columns x
+// 8 k (16 bytes per column, 128 bytes each), the 8 k-groups of a column group side by side:
+// column c, k at ((c / 8) * 8 + k / 8) * 128 + (c % 8) * 16 + (k % 8) * 2. That is the
+// K-major, unswizzled B operand of wgmma, and each core matrix is one 8x8 matrix of ldmatrix.
+constexpr u32 CORE_BYTES = 128;
+constexpr u32 K_GROUP_STRIDE = CORE_BYTES;
+constexpr u32 COLUMN_GROUP_STRIDE = 8 * CORE_BYTES;
+
+// 16 bytes global -> shared, zero-filled past `bytes`.
+__device__ __forceinline__ void copy_async_16(u32 shared, const void* global, u32 bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared), "l"(global), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
+}
+
+// Copies k-tile `k_tile` of batch columns first_column .. + CTA_COLUMNS - 1 (zeros past
+// `batch`). Neighbouring threads take the two 16-byte halves of one 32-byte sector of a column.
+__device__ __forceinline__ void copy_activation_tile(const u16* u, int batch, int first_column, int k_tile,
+                                                     u32 buffer) {
+  constexpr int CHUNKS = CTA_COLUMNS * 8;
+  static_assert(CHUNKS % THREADS == 0, "every thread copies the same number of chunks");
+#pragma unroll
+  for (int i = 0; i < CHUNKS / THREADS; ++i) {
+    const int chunk = int(threadIdx.x) + i * THREADS;
+    const int k_group = (chunk & 1) + 2 * (chunk / (2 * CTA_COLUMNS));
+    const int column = (chunk >> 1) % CTA_COLUMNS;
+    const int row = first_column + column;
+    const bool present = row < batch;
+    const u16* source = present ? u + size_t(row) * N_PAD + k_tile * 64 + k_group * 8 : u;
+    copy_async_16(buffer + (column >> 3) * COLUMN_GROUP_STRIDE + k_group * K_GROUP_STRIDE + (column & 7) * 16, source,
+                  present ? 16 : 0);
+  }
+}
+
+__device__ __forceinline__ u32 fma_f16x2(u32 a, u32 b, u32 c) {
+  u32 d;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// a = d_0 + c_1 d_1 + ... + c_{S-1} d_{S-1}, every stage's A fragments folded into one.
+__device__ __forceinline__ void decode_folded(const uint2 (&words)[STAGES], u32 e8p_table, u32 e81b_table,
+                                              const u32 (&stage_scale)[STAGES], u32 (&a)[4][4]) {
+  decode_stage<0>(words[0], e8p_table, e81b_table, a);
+  static_for<STAGES - 1>([&](auto previous) {
+    constexpr int s = previous.value + 1;
+    u32 d[4][4];
+    decode_stage<s>(words[s], e8p_table, e81b_table, d);
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[r][i] = fma_f16x2(d[r][i], stage_scale[s], a[r][i]);
+    }
+  });
+}
+
+}  // namespace glq
