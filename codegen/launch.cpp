@@ -34,9 +34,20 @@ TransformPlan make_transform_plan(const std::vector<int64_t>& blocks) {
 
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant) {
   const unsigned tables = unsigned(int(uses(recipe, StageKind::e8p)) + int(uses(recipe, StageKind::e81b))) * 256 * unsigned(variant.table_copies) * 16;
-  if (variant.family == 3) return tables + unsigned(kStagedActivationBuffers * 8 * variant.batch_tiles * 64 * 2);
+  if (variant.family == 3) {
+    const unsigned activations = unsigned(8 * variant.batch_tiles * 64 * 2);
+    return tables + unsigned(staged_tile_buffers(variant)) * (activations + unsigned(variant.warps) * warp_word_bytes(recipe));
+  }
   const unsigned reduction = unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
   return tables + reduction;
+}
+
+int staged_tile_buffers(const Variant& variant) { return variant.prefetch + (variant.wgmma ? 2 : 1); }
+
+unsigned warp_word_bytes(const Recipe& recipe) {
+  unsigned bytes = 0;
+  for (StageKind kind : recipe.stages) bytes += kind == StageKind::e8p ? 32 * 8 : 32 * 4;
+  return bytes;
 }
 
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant) {

@@ -21,10 +21,6 @@ struct Dim3 {
 inline constexpr int64_t kTransformChunk = 2048;
 inline constexpr int64_t kMaxStridedRadix = 32;
 
-// Kernel family 3 (templates/matmul_staged.cuh) stages activation tiles of 64 k through a ring
-// of this many shared-memory buffers.
-inline constexpr int kStagedActivationBuffers = 4;
-
 // One chunk of the chunk pass: `length` elements from `offset`; `final` when it is a whole block.
 struct TransformChunk {
   int64_t offset;
@@ -94,7 +90,13 @@ struct LaunchPlan {
 LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);
 
 // Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction
-// (family 2) or the activation ring (family 3).
+// (family 2) or the ring of staged k-tiles (family 3).
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant);
+
+// Family 3 (templates/staged.cuh) stages each k-tile's activations and words in one of
+// prefetch + 2 (wgmma: the tensor cores may still read two) or prefetch + 1 ring buffers.
+int staged_tile_buffers(const Variant& variant);
+// One k-tile's packed words of every stage for one 16-row tile: 32 words of 8 (E8P) or 4 bytes.
+unsigned warp_word_bytes(const Recipe& recipe);
 
 }  // namespace glqjit

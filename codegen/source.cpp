@@ -164,8 +164,11 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr int TRANSFORM_CHUNK = {};\n", kTransformChunk);
   if (k.variant.family == 3) {
     text += fmt::format("constexpr int CTA_COLUMNS = {};  // batch columns per CTA\n", 8 * k.variant.batch_tiles);
-    text += fmt::format("constexpr int ACT_BUFFERS = {};  // activation tiles in the shared-memory ring\n",
-                        kStagedActivationBuffers);
+    text += fmt::format("constexpr int CTAS_PER_SM = {};\n", k.variant.ctas_per_sm);
+    text += fmt::format("constexpr int TILE_BUFFERS = {};  // staged k-tiles in the shared-memory ring\n",
+                        staged_tile_buffers(k.variant));
+    text += fmt::format("constexpr int WARP_WORD_BYTES = {};  // a row tile's words of one k-tile\n",
+                        warp_word_bytes(recipe));
   }
   if (k.variant.wgmma) text += wgmma_instruction(8 * k.variant.batch_tiles);
   text += stage_kind_function(recipe);

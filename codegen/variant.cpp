@@ -9,9 +9,9 @@ namespace glqjit {
 
 std::string Variant::canonical() const {
   return fmt::format(
-      "family={} wgmma={} warps={} k_warps={} k_split={} batch_tiles={} prefetch={} table_copies={} "
+      "family={} wgmma={} warps={} k_warps={} k_split={} batch_tiles={} prefetch={} ctas_per_sm={} table_copies={} "
       "transform_threads={}",
-      family, wgmma, warps, k_warps, k_split, batch_tiles, prefetch, table_copies, transform_threads);
+      family, wgmma, warps, k_warps, k_split, batch_tiles, prefetch, ctas_per_sm, table_copies, transform_threads);
 }
 
 Variant parse_variant(std::string_view text, const Variant& base) {
@@ -39,11 +39,12 @@ Variant parse_variant(std::string_view text, const Variant& base) {
     else if (name == "table_copies") variant.table_copies = value;
     else if (name == "batch_tiles") variant.batch_tiles = value;
     else if (name == "prefetch") variant.prefetch = value;
+    else if (name == "ctas_per_sm") variant.ctas_per_sm = value;
     else if (name == "transform_threads") variant.transform_threads = value;
     else {
       throw Error(Status::invalid_argument,
                   fmt::format("unknown variant knob '{}'; the knobs are family, wgmma, warps, k_warps, k_split, batch_tiles, "
-                              "prefetch, table_copies, transform_threads",
+                              "prefetch, ctas_per_sm, table_copies, transform_threads",
                               name));
     }
   }

@@ -10,12 +10,10 @@ namespace glqjit {
 namespace {
 
 constexpr int kMaxRingAndAccumulatorRegisters = 160;
-// Family 3 holds everything a thread has in its estimate: the fragments of the tile in the
-// tensor cores and of the one being decoded, decode temporaries and copy addresses besides
-// words and accumulators. Fitted to ptxas (NVRTC 13.0, sm_90a, wgmma): 158 registers at
-// batch_tiles 8, 1 stage, prefetch 4; 253 at batch_tiles 16, 4 stages, prefetch 4; spills at
-// batch_tiles 8, 4 stages, prefetch 8. The mma.sync multiply needs no more.
-constexpr int kMaxStagedRegisters = 255;
+// Family 3's estimate is its whole thread: accumulators, two sets of A fragments, decode
+// temporaries and copy addresses (its words wait in shared memory). ptxas (NVRTC 13.0, sm_90a,
+// batch_tiles 16, bpw 2-8) gives 136-142 registers with wgmma and 224-226 with mma.sync, which
+// holds B fragments ahead because it can; within an SM's register file either way.
 constexpr int kStagedFragmentRegisters = 110;
 constexpr int kDecodeAndAddressRegisters = 40;  // what ptxas adds to the estimate below, roughly
 constexpr int kRegisterFile = 65536;
@@ -32,11 +30,11 @@ int floor_power_of_two(int64_t value) {
   return p;
 }
 
-// Registers of the matmul's operand ring (PREFETCH + 1 tiles of words, and in family 2 of
-// activations) and accumulators (family 2: per stage; family 3: one set, plus its fragments);
-// family 2 needs about kDecodeAndAddressRegisters more for decoding and addressing.
+// Registers of family 2's operand ring (PREFETCH + 1 tiles of words and activations) and
+// per-stage accumulators, to which it adds about kDecodeAndAddressRegisters; family 3's whole
+// thread.
 int register_estimate(int stages, const Variant& v) {
-  if (v.family == 3) return (v.prefetch + 1) * 4 * stages + 4 * v.batch_tiles + kStagedFragmentRegisters;
+  if (v.family == 3) return 4 * v.batch_tiles + kStagedFragmentRegisters;
   return (v.prefetch + 1) * (2 * stages + 8 * v.batch_tiles) + 4 * stages * v.batch_tiles;
 }
 
@@ -63,12 +61,14 @@ std::optional<std::string> staged_violation(int batch_bucket, const Arch& arch, 
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
                        batch_bucket);
   }
+  if (v.ctas_per_sm != 1 && v.ctas_per_sm != 2) return fmt::format("ctas_per_sm={} must be 1 or 2", v.ctas_per_sm);
   return std::nullopt;
 }
 
 // Kernel family 2's own rules (templates/matmul.cuh).
 std::optional<std::string> direct_violation(int batch_bucket, const Variant& v) {
   if (v.wgmma != 0) return fmt::format("wgmma={} needs family=3 (family 2 multiplies with mma.sync)", v.wgmma);
+  if (v.ctas_per_sm != 1) return fmt::format("ctas_per_sm={} needs family=3 (family 2 sizes CTAs by warps)", v.ctas_per_sm);
   if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
   if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
@@ -81,25 +81,33 @@ std::optional<std::string> direct_violation(int batch_bucket, const Variant& v) 
 constexpr int kStagedFromBucket = 64;
 
 // Family 3's default: wgmma where the architecture has it, two warpgroups (128 rows) per CTA,
-// up to 128 batch columns, words four tiles ahead (two with three or four stages: the ring is
-// unrolled, and ptxas took 1.55-1.6 s for a bpw 8 kernel set with four, 1.35 s with two, on a
-// 2-core machine), and the K split that gives about two CTAs per SM.
+// up to 128 batch columns, k-tiles staged two ahead (one where shared memory is short), and
+// the K split that gives about two CTAs per SM. With wgmma, two CTAs per SM where their shared
+// memory fits (with fewer codebook copies if need be): ptxas then fits the thread in 128
+// registers without spills, and the extra warps hide decode latency (kernel-notes v6). The
+// mma.sync multiply spills at 128.
 Variant default_staged_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
-  const int stages = int(spec.recipe().stages.size());
+  const Recipe recipe = spec.recipe();
   Variant v;
   v.family = 3;
   v.wgmma = arch.has_wgmma() ? 1 : 0;
   v.warps = 8;
   v.batch_tiles = std::clamp(batch_bucket / 8, 8, 16);
-  v.prefetch = stages >= 3 ? 2 : 4;
-  v.table_copies = uses(spec.recipe(), StageKind::e81b) ? 4 : 8;
+  v.prefetch = 2;
+  v.table_copies = uses(recipe, StageKind::e81b) ? 4 : 8;
+  const unsigned sm_shared = unsigned(arch.max_shared_bytes_per_block()) + 1024;
+  auto fits = [&](int ctas) { return unsigned(ctas) * (matmul_shared_bytes(recipe, v) + 1024) <= sm_shared; };
+  if (!fits(1)) v.prefetch = 1;
+  if (v.wgmma) {
+    if (!fits(2) && v.table_copies > 4) v.table_copies = 4;
+    if (fits(2)) v.ctas_per_sm = 2;
+  }
   const LaunchPlan plan = make_launch_plan(spec, v);
   const Dim3 grid = plan.matmul_grid(batch_bucket);
   const int64_t ctas = int64_t(grid.x) * grid.y;
   v.k_split = std::clamp(floor_power_of_two((2 * int64_t(sm_count) + ctas - 1) / ctas), 1,
                          std::max(1, floor_power_of_two(plan.k_tiles / 8)));
   while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
-  while (v.prefetch > 1 && register_estimate(stages, v) > kMaxStagedRegisters) v.prefetch /= 2;
   return v;
 }
 
@@ -126,11 +134,6 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   const auto family_violation = v.family == 3 ? staged_violation(batch_bucket, arch, v) : direct_violation(batch_bucket, v);
   if (family_violation) return family_violation;
   if (v.prefetch < 1 || v.prefetch > 8) return fmt::format("prefetch={} must be from 1 to 8", v.prefetch);
-  if (v.family == 3 && register_estimate(stages, v) > kMaxStagedRegisters) {
-    return fmt::format(
-        "prefetch={} with batch_tiles={} and {} stages needs about {} registers a thread; the limit is {}", v.prefetch,
-        v.batch_tiles, stages, register_estimate(stages, v), kMaxStagedRegisters);
-  }
   if (v.family == 2 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
     return fmt::format("prefetch={} with batch_tiles={} and {} stages needs about {} registers for loads in flight "
                        "and accumulators; the limit is {}",
@@ -159,6 +162,13 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   if (shared > unsigned(arch.max_shared_bytes_per_block())) {
     return fmt::format("it needs {} bytes of shared memory per CTA (codebooks: table_copies={}); {} allows {}", shared,
                        v.table_copies, arch.name(), arch.max_shared_bytes_per_block());
+  }
+  // An SM keeps 1 KB of shared memory per CTA for itself, beyond the most a CTA may ask for.
+  const unsigned sm_shared = unsigned(arch.max_shared_bytes_per_block()) + 1024;
+  if (v.ctas_per_sm * (plan.matmul.dynamic_shared_bytes + 1024) > sm_shared) {
+    return fmt::format("ctas_per_sm={} needs {} x {} bytes of shared memory; a {} SM has {} (use prefetch=1 or fewer "
+                       "table_copies)",
+                       v.ctas_per_sm, v.ctas_per_sm, plan.matmul.dynamic_shared_bytes + 1024, arch.name(), sm_shared);
   }
   if (plan.matmul_grid(batch_bucket).y > 65535) {
     return fmt::format("warps={} gives {} row groups, more than the grid's 65535", v.warps,
@@ -257,10 +267,14 @@ std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, co
     for (int warps : {4, 8}) {
       for (int k_split : {staged.k_split / 2, staged.k_split, staged.k_split * 2}) {
         for (int batch_tiles : {8, 16}) {
-          for (int prefetch : {2, 4, 8}) {
-            add({.family = 3, .wgmma = wgmma, .warps = warps, .k_warps = 1, .k_split = k_split,
-                 .batch_tiles = batch_tiles, .prefetch = prefetch, .table_copies = staged.table_copies,
-                 .transform_threads = staged.transform_threads});
+          for (int prefetch : {1, 2, 4}) {
+            for (int ctas_per_sm : {1, 2}) {
+              for (int table_copies : {4, 8}) {
+                add({.family = 3, .wgmma = wgmma, .warps = warps, .k_warps = 1, .k_split = k_split,
+                     .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = ctas_per_sm,
+                     .table_copies = table_copies, .transform_threads = staged.transform_threads});
+              }
+            }
           }
         }
       }

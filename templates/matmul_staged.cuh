@@ -8,18 +8,20 @@
 // decodes its word of each stage into mma A fragments (decode.cuh), folds the stages into one
 // fp16 set a = d_0 + c_1 d_1 + ... (staged.cuh), and multiplies it by the activation tile in
 // shared memory: with wgmma on sm_90a (staged_wgmma.cuh), else with mma.sync over ldmatrix
-// (staged_mma.cuh); the generated source includes one of the two. The activation tiles come in
-// by cp.async, ACT_AHEAD tiles ahead, through a ring of ACT_BUFFERS; the input transform stored u
-// in the k order of the decoded fragments (decode.cuh, u_position), so the tile's plain k order
-// meets A's.
+// (staged_mma.cuh); the generated source includes one of the two. Each k-tile's activations
+// and packed words come in by cp.async, PREFETCH tiles ahead, through a ring of TILE_BUFFERS
+// (staged.cuh); the input transform stored u in the k order of the decoded fragments
+// (decode.cuh, u_position), so the tile's plain k order meets A's. With no ring of words in
+// registers, the wgmma kernel fits 128 registers, so two CTAs can share an SM (CTAS_PER_SM;
+// docs/kernel-notes.md v6).
 //
 // Folding rounds each weight to fp16 once where the recipe has more than one stage (2 bpw has
 // one and is exact); matmul.cuh keeps per-stage fp32 sums instead. docs/kernel-notes.md has the
 // measured errors, and the two other ways of feeding wgmma that measured slower.
 //
-// Dynamic shared memory: the codebooks (tile.cuh), then the activation ring.
+// Dynamic shared memory: the codebooks (tile.cuh), then the ring of staged k-tiles.
 
-extern "C" __global__ void __launch_bounds__(glq::THREADS, 1)
+extern "C" __global__ void __launch_bounds__(glq::THREADS, CTAS_PER_SM)
 glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
   using namespace glq;
   extern __shared__ __align__(128) uint4 matmul_shared[];
@@ -34,25 +36,24 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   const int tiles = max(0, min(K_TILES - k_first, K_TILES_PER_SPLIT));  // the same in every thread
   const u32 shared_base = shared_address(matmul_shared);
   const u32 lane_table = shared_base + (lane % TABLE_COPIES) * 16;
-  const u32 act_ring = shared_base + CODEBOOK_BYTES;
-  const WordCursor cursor = word_cursor(w, active ? row_tile : 0, k_first, lane);
+  const u32 ring = shared_base + CODEBOOK_BYTES;
+  const u32 warp_words = ACT_TILE_BYTES + (threadIdx.x >> 5) * WARP_WORD_BYTES;  // within a buffer
+  const WordCursor cursor = word_cursor(w, active ? row_tile : 0, k_first, 0);
   u32 stage_scale[STAGES] = {};
   for (int s = 1; s < STAGES; ++s) {
     const u32 half = f32_to_f16(w.inv_resid_scale[s - 1]);
     stage_scale[s] = half | half << 16;
   }
+  auto copy_tile = [&](int tile) {
+    const u32 buffer = ring + (tile % TILE_BUFFERS) * BUFFER_BYTES;
+    copy_activation_tile(u, batch, first_column, k_first + tile, buffer);
+    if (active) copy_word_tile(cursor, tile, buffer + warp_words, lane);
+  };
 
 #pragma unroll
-  for (int p = 0; p < ACT_AHEAD; ++p) {
-    if (p < tiles) copy_activation_tile(u, batch, first_column, k_first + p, act_ring + p * ACT_TILE_BYTES);
-    commit_copies();
-  }
-  // Words: a ring of PREFETCH + 1 slots, unrolled so that slot indices are constants (matmul.cuh).
-  constexpr int RING = PREFETCH + 1;
-  uint2 ring[RING][STAGES];
-#pragma unroll
   for (int p = 0; p < PREFETCH; ++p) {
-    if (active && p < tiles) load_words<1>(cursor, p, ring[p]);
+    if (p < tiles) copy_tile(p);
+    commit_copies();
   }
   __syncthreads();  // the codebooks
 
@@ -60,28 +61,31 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
 #pragma unroll
   for (int i = 0; i < ACCUMULATORS; ++i) acc[i] = 0.0f;
   start_tiles(acc);
-  for (int j = 0; j < tiles; j += RING) {
+  // Two sets of A fragments, alternating: the wgmmas of one tile read theirs while the next is
+  // decoded (staged_wgmma.cuh).
+  u32 a[2][4][4] = {};  // a warp past the last row tile multiplies zeros
+  for (int j = 0; j < tiles; j += 2) {
 #pragma unroll
-    for (int p = 0; p < RING; ++p) {
+    for (int p = 0; p < 2; ++p) {
       const int tile = j + p;
       if (tile < tiles) {
-        u32 a[4][4] = {};
+        // This thread's copies of tile `tile` have landed; __syncwarp shows the warp's words to
+        // all its lanes, so the warp decodes while others may still wait for their copies.
+        wait_copies<PREFETCH - 1>();
+        __syncwarp();
+        const u32 buffer = ring + (tile % TILE_BUFFERS) * BUFFER_BYTES;
         if (active) {
-          if (tile + PREFETCH < tiles) load_words<1>(cursor, tile + PREFETCH, ring[(p + PREFETCH) % RING]);
-          decode_folded(ring[p], lane_table, lane_table + E81B_TABLE_OFFSET, stage_scale, a);
+          uint2 words[STAGES];
+          read_words(buffer + warp_words, lane, words);
+          decode_folded(words, lane_table, lane_table + E81B_TABLE_OFFSET, stage_scale, a[p]);
         }
-        // Tile `tile` has landed for every thread, and no warp reads the buffer the next copy
-        // reuses any more (ACT_AHEAD).
-        wait_copies<ACT_AHEAD - 1>();
+        // The whole activation tile has landed, and no warp reads the buffer the next copies
+        // reuse any more (TILE_BUFFERS).
         publish_copies();
         __syncthreads();
-        const int ahead = tile + ACT_AHEAD;
-        if (ahead < tiles) {
-          copy_activation_tile(u, batch, first_column, k_first + ahead,
-                               act_ring + (ahead % ACT_BUFFERS) * ACT_TILE_BYTES);
-        }
+        if (tile + PREFETCH < tiles) copy_tile(tile + PREFETCH);
         commit_copies();
-        multiply_tile(acc, a, act_ring + (tile % ACT_BUFFERS) * ACT_TILE_BYTES);
+        multiply_tile(acc, a[p], buffer);
       }
     }
   }

@@ -7,9 +7,9 @@
 
 namespace glq {
 
-// Once every warp has passed the barrier of tile j it has finished reading tile j - 1, so
-// copies can run one buffer short of the ring.
-constexpr int ACT_AHEAD = ACT_BUFFERS - 1;
+// Once every warp has passed the barrier of tile j it has finished reading tile j - 1, so the
+// copies of tile j + PREFETCH can reuse its buffer.
+static_assert(TILE_BUFFERS == PREFETCH + 1, "the ring holds the tiles in flight and the one being read");
 
 // The copies are read by ldmatrix, in the generic proxy: the CTA barrier is enough.
 __device__ __forceinline__ void publish_copies() {}

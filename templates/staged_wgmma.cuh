@@ -5,8 +5,8 @@
 
 namespace glq {
 
-// Tiles j and j - 1 may still be in the tensor cores, so copies run two buffers short of the ring.
-constexpr int ACT_AHEAD = ACT_BUFFERS - 2;
+// When the copies of tile j + PREFETCH start, tiles j - 1 and j may still be in the tensor cores.
+static_assert(TILE_BUFFERS == PREFETCH + 2, "the ring holds the tiles in flight and the two being read");
 
 __device__ __forceinline__ u64 activation_descriptor(u32 address) {
   return u64((address >> 4) & 0x3fff) | u64(K_GROUP_STRIDE >> 4) << 16 | u64(COLUMN_GROUP_STRIDE >> 4) << 32;
@@ -30,7 +30,8 @@ __device__ __forceinline__ void pin_accumulators(float (&acc)[ACCUMULATORS]) {
 __device__ __forceinline__ void start_tiles(float (&acc)[ACCUMULATORS]) { pin_accumulators(acc); }
 
 // acc += a (this warp's 16 rows x 64 k) * the activation tile at `buffer`, leaving at most this
-// tile's wgmmas in flight.
+// tile's wgmmas in flight. They read `a` until then, so the caller decodes the next tile into
+// other registers.
 __device__ __forceinline__ void multiply_tile(float (&acc)[ACCUMULATORS], const u32 (&a)[4][4], u32 buffer) {
   wgmma_fence();
 #pragma unroll

@@ -55,7 +55,8 @@ const char* known_matmul_spill(const LinearSpec& spec, const Arch& arch) {
   return target && (spec.bpw == 5 || spec.bpw == 7) ? "known bug: bpw 5/7 on sm_100a/sm_120" : nullptr;
 }
 
-// Every (arch, bpw) at bucket 1; buckets 16 and 256 on a rotating two thirds of them; both
+// Every (arch, bpw) at bucket 1 (family 2); buckets 16 (family 2) and 256 (family 3) on a
+// rotating two thirds of them; both
 // dtypes, bias and the legacy single-block RHT on rotating subsets; four shapes (out x in:
 // 4096x4096, 11008x4096, 4096x11008, padded 1000x5000).
 std::vector<CompileJob> compile_matrix() {
@@ -158,6 +159,9 @@ TEST_CASE("NVRTC compiles the kernel set for every architecture and bpw", "[nvrt
               return j.arch.name() == arch && j.spec.bpw == bpw && j.bucket == 1;
             }) == 1);
     }
+    // Kernel family 3, the default from bucket 64, on every architecture too.
+    CHECK(std::count_if(jobs.begin(), jobs.end(),
+                        [&](const CompileJob& j) { return j.arch.name() == arch && j.bucket == 256; }) >= 2);
   }
 
   compile_all(jobs);
@@ -184,12 +188,13 @@ TEST_CASE("NVRTC compiles the knobs' extremes and the largest blocks", "[nvrtc][
       {{4096, 4096, 2}, 1, "sm_100a", "warps=2 k_warps=2 prefetch=8"},
       // The default variant here (k_split=3, 128 k-tiles) once spilled in glq_matmul on sm_120.
       {{8192, 4096, 2}, 1, "sm_120", ""},
-      // Kernel family 3: four stages at the most registers it allows, and one warpgroup per CTA;
-      // with mma.sync the same on the architecture with the smallest register file per thread
-      // budget at its shared-memory limit, and the largest.
-      {{4096, 4096, 8}, 128, "sm_90a", "family=3 wgmma=1 warps=8 batch_tiles=16 prefetch=4"},
+      // Kernel family 3: four stages with the deepest ring, one warpgroup per CTA, two CTAs per SM
+      // (128 registers, no spills); the mma.sync multiply at sm_86's shared-memory limit and
+      // with one warpgroup on sm_120.
+      {{4096, 4096, 8}, 128, "sm_90a", "family=3 wgmma=1 warps=8 batch_tiles=16 prefetch=4 ctas_per_sm=1"},
       {{4096, 11008, 7, DType::bf16, true, false}, 1024, "sm_90a", "family=3 wgmma=1 warps=4 batch_tiles=16 prefetch=1"},
-      {{4096, 4096, 8}, 128, "sm_86", "family=3 warps=8 batch_tiles=16 prefetch=4"},
+      {{4096, 4096, 4}, 256, "sm_90a", "family=3 wgmma=1 warps=8 batch_tiles=16 prefetch=2 ctas_per_sm=2"},
+      {{4096, 4096, 8}, 128, "sm_86", "family=3 warps=8 batch_tiles=16 prefetch=2 table_copies=4"},
       {{4096, 11008, 7, DType::bf16, true, false}, 1024, "sm_120", "family=3 warps=4 batch_tiles=16 prefetch=1"},
   };
   std::vector<CompileJob> jobs;
@@ -210,8 +215,9 @@ TEST_CASE("NVRTC compiles the knobs' extremes and the largest blocks", "[nvrtc][
   CHECK(jobs[5].variant.find("prefetch=8") != std::string::npos);
   CHECK(jobs[7].variant.find("family=3 wgmma=1 warps=8 ") == 0);
   CHECK(jobs[8].variant.find("family=3 wgmma=1 warps=4 ") == 0);
-  CHECK(jobs[9].variant.find("family=3 wgmma=0 warps=8 ") == 0);
-  CHECK(jobs[10].variant.find("family=3 wgmma=0 warps=4 ") == 0);
+  CHECK(jobs[9].variant.find("ctas_per_sm=2") != std::string::npos);
+  CHECK(jobs[10].variant.find("family=3 wgmma=0 warps=8 ") == 0);
+  CHECK(jobs[11].variant.find("family=3 wgmma=0 warps=4 ") == 0);
 }
 
 TEST_CASE("glq_matmul does not spill at bpw 5 and 7 on sm_100a and sm_120", "[nvrtc][slow][!mayfail]") {

@@ -99,8 +99,10 @@ TEST_CASE("the generated source holds the specialization and every template of i
   for (const GeneratedKernel* g : {&wgmma, &mma}) {
     CHECK(contains(g->source, "constexpr bool U_IN_FRAGMENT_ORDER = true;"));
     CHECK(contains(g->source, "constexpr int CTA_COLUMNS = 64;"));
-    CHECK(contains(g->source, "constexpr int ACT_BUFFERS = 4;"));
+    CHECK(contains(g->source, "constexpr int WARP_WORD_BYTES = 384;"));
   }
+  CHECK(contains(wgmma.source, "constexpr int TILE_BUFFERS = 4;"));  // prefetch 2, and two tiles in the tensor cores
+  CHECK(contains(mma.source, "constexpr int TILE_BUFFERS = 3;"));
   CHECK(contains(wgmma.source, "glq_matmul (family 3, wgmma)"));
   CHECK(contains(mma.source, "glq_matmul (family 3, mma.sync)"));
   CHECK(contains(k.source, "glq_matmul (family 2, mma.sync)"));

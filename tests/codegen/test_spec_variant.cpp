@@ -80,15 +80,16 @@ TEST_CASE("bad shapes and bpw are unsupported_shape errors naming the value", "[
 
 TEST_CASE("Variant canonical text names every knob and round-trips through parse_variant", "[variant]") {
   const Variant v{.family = 3, .wgmma = 1, .warps = 8, .k_warps = 2, .k_split = 4, .batch_tiles = 2, .prefetch = 3,
-                  .table_copies = 4, .transform_threads = 512};
+                  .ctas_per_sm = 2, .table_copies = 4, .transform_threads = 512};
   CHECK(v.canonical() ==
-        "family=3 wgmma=1 warps=8 k_warps=2 k_split=4 batch_tiles=2 prefetch=3 table_copies=4 transform_threads=512");
+        "family=3 wgmma=1 warps=8 k_warps=2 k_split=4 batch_tiles=2 prefetch=3 ctas_per_sm=2 table_copies=4 "
+        "transform_threads=512");
   CHECK(parse_variant(v.canonical()) == v);
   CHECK(parse_variant(Variant{}.canonical()) == Variant{});
   // The knobs in their canonical order, whatever the values.
   const std::string text = Variant{}.canonical();
   size_t at = 0;
-  for (const char* knob : {"family=", "wgmma=", "warps=", "k_warps=", "k_split=", "batch_tiles=", "prefetch=", "table_copies=",
+  for (const char* knob : {"family=", "wgmma=", "warps=", "k_warps=", "k_split=", "batch_tiles=", "prefetch=", "ctas_per_sm=", "table_copies=",
                            "transform_threads="}) {
     INFO(knob << " in \"" << text << "\"");
     const size_t found = text.find(knob, at);
@@ -96,7 +97,7 @@ TEST_CASE("Variant canonical text names every knob and round-trips through parse
     at = found + 1;
   }
   // Every knob takes part in equality.
-  for (const char* change : {"family=3", "wgmma=1", "warps=2", "k_warps=2", "k_split=2", "batch_tiles=2", "prefetch=3", "table_copies=4",
+  for (const char* change : {"family=3", "wgmma=1", "warps=2", "k_warps=2", "k_split=2", "batch_tiles=2", "prefetch=3", "ctas_per_sm=2", "table_copies=4",
                              "transform_threads=256"}) {
     INFO(change);
     CHECK_FALSE(parse_variant(change) == Variant{});

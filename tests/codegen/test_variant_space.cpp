@@ -53,11 +53,13 @@ TEST_CASE("the default variant is legal for every spec, bucket and architecture"
         // The heuristic's shape: CTAs of 8 warps, conflict-free tables unless two codebooks
         // share the space, and at least 4 k-tiles per warp wherever K is split.
         CHECK(v.warps * v.k_warps == 8);
-        CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
+        if (v.ctas_per_sm == 1) CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
         CHECK(v.transform_threads == 128);
         // Kernel family 3 from bucket 64, with warpgroup MMAs where the architecture has them.
         CHECK(v.family == (bucket >= 64 ? 3 : 2));
         CHECK(v.wgmma == int(arch.has_wgmma() && bucket >= 64));
+        // Two CTAs per SM only with wgmma (the mma.sync multiply spills at 128 registers).
+        if (v.ctas_per_sm == 2) CHECK(v.wgmma == 1);
         if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
       }
     }
@@ -235,7 +237,7 @@ TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming t
     INFO(other);
     GLQ_REQUIRE_ERROR(check_variant(spec4, 128, parse_arch(other), ok), Status::invalid_argument, "wgmma=1",
                       "only sm_90a", other, "wgmma=0");
-    CHECK_NOTHROW(check_variant(spec4, 128, parse_arch(other), with("wgmma=0")));
+    CHECK_NOTHROW(check_variant(spec4, 128, parse_arch(other), with("wgmma=0 prefetch=2")));
     GLQ_REQUIRE_ERROR(check_variant(spec4, 128, parse_arch(other), with("wgmma=0 warps=2")), Status::invalid_argument,
                       "warps=2", "4 or 8");
   }
@@ -254,13 +256,26 @@ TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming t
   GLQ_REQUIRE_ERROR(check_variant(spec4, 256, arch, with("batch_tiles=32")), Status::invalid_argument,
                     "batch_tiles=32");
   GLQ_REQUIRE_ERROR(check_variant(spec4, 64, arch, ok), Status::invalid_argument, "batch_tiles=16", "bucket 64");
-  // Four stages with eight tiles of words in flight need more registers than a thread has.
-  GLQ_REQUIRE_ERROR(check_variant(LinearSpec{4096, 4096, 8}, 64, arch, with("batch_tiles=8 prefetch=8")),
-                    Status::invalid_argument, "prefetch=8", "registers a thread");
+  // Eight k-tiles in flight: ten buffers of 128 x 64 activations and 8 x 1 KB of words (four
+  // stages) are more shared memory than a CTA may have.
+  GLQ_REQUIRE_ERROR(check_variant(LinearSpec{4096, 4096, 8}, 128, arch, with("prefetch=8")), Status::invalid_argument,
+                    "shared memory", "sm_90a");
   CHECK_NOTHROW(check_variant(LinearSpec{4096, 4096, 8}, 128, arch, ok));
-  // Shared memory: the codebooks, then four activation tiles of 64 k x 8 batch_tiles columns.
-  CHECK(matmul_shared_bytes(spec4.recipe(), ok) == 256u * 8 * 16 + 4u * 128 * 64 * 2);
-  CHECK(matmul_shared_bytes(spec4.recipe(), with("wgmma=0")) == matmul_shared_bytes(spec4.recipe(), ok));
+  // Shared memory: the codebooks, then prefetch + 2 staged k-tiles (wgmma; mma.sync: + 1), each
+  // 64 k x 8 batch_tiles columns of activations and 8 warps' words (two E8P stages: 32 x 8 bytes each).
+  const unsigned staged_tile = 128u * 64 * 2 + 8u * 2 * 32 * 8;
+  CHECK(matmul_shared_bytes(spec4.recipe(), ok) == 256u * 8 * 16 + 6u * staged_tile);
+  CHECK(matmul_shared_bytes(spec4.recipe(), with("wgmma=0")) == 256u * 8 * 16 + 5u * staged_tile);
+  CHECK(matmul_shared_bytes(LinearSpec{4096, 4096, 3}.recipe(), with("table_copies=4 prefetch=1")) ==
+        2u * 256 * 4 * 16 + 3u * (128u * 64 * 2 + 8u * (32 * 8 + 32 * 4)));
+  // Two CTAs per SM where their shared memory fits one SM, and only in family 3.
+  CHECK_NOTHROW(check_variant(spec4, 128, arch, with("prefetch=2 ctas_per_sm=2")));
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("prefetch=4 ctas_per_sm=2")), Status::invalid_argument,
+                    "ctas_per_sm=2", "prefetch=1");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 128, arch, with("ctas_per_sm=3")), Status::invalid_argument,
+                    "ctas_per_sm=3", "1 or 2");
+  GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, variant_of("ctas_per_sm=2")), Status::invalid_argument,
+                    "ctas_per_sm=2", "family=3");
   CHECK(make_launch_plan(spec4, ok).matmul.threads == 256u);
   CHECK(make_launch_plan(spec4, ok).matmul_grid(200).x == 2u);
 }

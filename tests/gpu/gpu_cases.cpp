@@ -10,10 +10,11 @@
 
 namespace glqjit::test {
 
-// Family 3 in the corners its defaults avoid: one warpgroup per CTA, uneven K splits, short and
-// long word rings, a last CTA that hangs past the last row tile (2080 rows = 130 tiles) and
-// batches that leave part of a CTA's columns empty (65, 200); all bpw, both dtypes. Each corner
-// runs with the mma.sync multiply everywhere and with wgmma where the GPU has it.
+// Family 3 in the corners its defaults avoid: one warpgroup per CTA, uneven K splits, one and
+// four k-tiles in flight, two CTAs per SM (with mma.sync: spilling), a last CTA that hangs past
+// the last row tile (2080 rows = 130 tiles) and batches that leave part of a CTA's columns empty
+// (65, 200); all bpw, both dtypes. Each corner runs with the mma.sync multiply everywhere and
+// with wgmma where the GPU has it.
 std::vector<LayerCase> family3_cases() {
   const DeviceInfo& device = context().device();
   const std::vector<int> batches = {1, 64, 65, 200, 256};
@@ -25,7 +26,7 @@ std::vector<LayerCase> family3_cases() {
       return parse_variant(knobs, Variant{.family = 3, .wgmma = wgmma, .table_copies = 4});
     };
     const std::map<int, Variant> variants = {{64, corner("warps=4 batch_tiles=8 k_split=2 prefetch=2")},
-                                             {128, corner("warps=8 batch_tiles=8 k_split=1 prefetch=1")},
+                                             {128, corner("warps=8 batch_tiles=8 k_split=1 prefetch=1 ctas_per_sm=2")},
                                              {256, corner("warps=4 batch_tiles=16 k_split=3 prefetch=4")}};
     for (DType dtype : {DType::f16, DType::bf16}) {
       for (int bpw = 2; bpw <= 8; ++bpw) {
