@@ -158,13 +158,14 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr int K_TILES_PER_SPLIT = {};\n", (plan.k_tiles + k.variant.k_split - 1) / k.variant.k_split);
   text += fmt::format("constexpr int BATCH_TILES = {};\n", k.variant.batch_tiles);
   text += fmt::format("constexpr int PREFETCH = {};\n", k.variant.prefetch);
+  text += fmt::format("constexpr int CTAS_PER_SM = {};  // glq_matmul's launch bounds; 0: ptxas's choice\n",
+                      k.variant.ctas_per_sm);
   text += fmt::format("constexpr int TABLE_COPIES = {};\n", k.variant.table_copies);
   text += fmt::format("constexpr int TABLE_COPIES_LOG2 = {};\n", log2_of(k.variant.table_copies));
   text += fmt::format("constexpr int TRANSFORM_THREADS = {};\n", k.variant.transform_threads);
   text += fmt::format("constexpr int TRANSFORM_CHUNK = {};\n", kTransformChunk);
   if (k.variant.family == 3) {
     text += fmt::format("constexpr int CTA_COLUMNS = {};  // batch columns per CTA\n", 8 * k.variant.batch_tiles);
-    text += fmt::format("constexpr int CTAS_PER_SM = {};\n", k.variant.ctas_per_sm);
     text += fmt::format("constexpr int TILE_BUFFERS = {};  // staged k-tiles in the shared-memory ring\n",
                         staged_tile_buffers(k.variant));
     text += fmt::format("constexpr int WARP_WORD_BYTES = {};  // a row tile's words of one k-tile\n",

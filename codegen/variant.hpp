@@ -18,11 +18,11 @@ struct Variant {
   int k_split = 1;        // CTAs along K; their partial sums are added in a fixed order
   int batch_tiles = 1;    // 8-column tiles per warp (batch columns per CTA = 8 * batch_tiles)
   int prefetch = 2;       // k-tiles of weights and activations in flight (family 2: per warp)
-  int ctas_per_sm = 1;    // family 3: CTAs an SM must hold at once (ptxas fits the registers to it)
+  int ctas_per_sm = 0;    // matmul CTAs an SM must hold at once, ptxas fitting registers to it (0: its choice)
   int table_copies = 8;   // copies of each codebook in shared memory (8: conflict-free lookups)
   int transform_threads = 128;  // threads per Hadamard-transform CTA
 
-  // "family=2 wgmma=0 warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=8
+  // "family=2 wgmma=0 warps=4 k_warps=2 k_split=1 batch_tiles=1 prefetch=4 ctas_per_sm=0 table_copies=8
   // transform_threads=128"
   std::string canonical() const;
   bool operator==(const Variant&) const = default;

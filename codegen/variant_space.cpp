@@ -61,14 +61,12 @@ std::optional<std::string> staged_violation(int batch_bucket, const Arch& arch, 
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
                        batch_bucket);
   }
-  if (v.ctas_per_sm != 1 && v.ctas_per_sm != 2) return fmt::format("ctas_per_sm={} must be 1 or 2", v.ctas_per_sm);
   return std::nullopt;
 }
 
 // Kernel family 2's own rules (templates/matmul.cuh).
 std::optional<std::string> direct_violation(int batch_bucket, const Variant& v) {
   if (v.wgmma != 0) return fmt::format("wgmma={} needs family=3 (family 2 multiplies with mma.sync)", v.wgmma);
-  if (v.ctas_per_sm != 1) return fmt::format("ctas_per_sm={} needs family=3 (family 2 sizes CTAs by warps)", v.ctas_per_sm);
   if (!power_of_two_in(v.batch_tiles, 1, 8)) return fmt::format("batch_tiles={} must be 1, 2, 4 or 8", v.batch_tiles);
   if (v.batch_tiles > 1 && 8 * v.batch_tiles > batch_bucket) {
     return fmt::format("batch_tiles={} covers {} columns, more than batch bucket {}", v.batch_tiles, 8 * v.batch_tiles,
@@ -98,6 +96,7 @@ Variant default_staged_variant(const LinearSpec& spec, int batch_bucket, const A
   const unsigned sm_shared = unsigned(arch.max_shared_bytes_per_block()) + 1024;
   auto fits = [&](int ctas) { return unsigned(ctas) * (matmul_shared_bytes(recipe, v) + 1024) <= sm_shared; };
   if (!fits(1)) v.prefetch = 1;
+  v.ctas_per_sm = 1;
   if (v.wgmma) {
     if (!fits(2) && v.table_copies > 4) v.table_copies = 4;
     if (fits(2)) v.ctas_per_sm = 2;
@@ -133,6 +132,9 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   }
   const auto family_violation = v.family == 3 ? staged_violation(batch_bucket, arch, v) : direct_violation(batch_bucket, v);
   if (family_violation) return family_violation;
+  if (v.ctas_per_sm < 0 || v.ctas_per_sm > 2) {
+    return fmt::format("ctas_per_sm={} must be 0 (ptxas's choice), 1 or 2", v.ctas_per_sm);
+  }
   if (v.prefetch < 1 || v.prefetch > 8) return fmt::format("prefetch={} must be from 1 to 8", v.prefetch);
   if (v.family == 2 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
     return fmt::format("prefetch={} with batch_tiles={} and {} stages needs about {} registers for loads in flight "
@@ -225,6 +227,11 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   // resident warps.
   v.prefetch = std::min(2, tiles_per_warp);
   while (v.prefetch > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) --v.prefetch;
+  // Left to itself, ptxas (NVRTC 13.0) holds glq_matmul to about 80 registers on sm_100a and
+  // sm_120 and spills three- and four-stage recipes there (bpw 5 and 7); one CTA per SM lifts
+  // that (103-124 registers, no spills). Elsewhere its choice is kept: it gives bpw 2 63
+  // registers, where asking for one CTA gives 71 and fewer resident warps.
+  if (arch.major >= 10 && stages >= 3) v.ctas_per_sm = 1;
   if (auto violation = variant_violation(spec, batch_bucket, arch, v)) {
     throw Error(Status::unsupported_shape,
                 fmt::format("{} cannot run on {}: {}", spec.canonical(), arch.name(), *violation));
@@ -255,8 +262,11 @@ std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, co
       for (int k_split : {mma.k_split / 2, mma.k_split, mma.k_split * 2}) {
         for (int batch_tiles : {1, 2, 4, 8}) {
           for (int prefetch : {2, 4, 8}) {
-            add({.family = 2, .wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split, .batch_tiles = batch_tiles,
-                 .prefetch = prefetch, .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
+            for (int ctas_per_sm : {0, 1}) {
+              add({.family = 2, .wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split,
+                   .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = ctas_per_sm,
+                   .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
+            }
           }
         }
       }

@@ -60,7 +60,7 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_ta
 
 }  // namespace glq
 
-extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32)
+extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
 glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
   using namespace glq;
   extern __shared__ __align__(16) uint4 matmul_shared[];
