@@ -150,6 +150,7 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr bool HAS_E81B = {};\n", has_e81b);
   text += fmt::format("constexpr bool ACT_IS_BF16 = {};\n", k.spec.dtype == DType::bf16);
   text += fmt::format("constexpr bool HAS_BIAS = {};\n", k.spec.has_bias);
+  text += fmt::format("constexpr bool HAS_PDL = {};  // programmatic dependent launch\n", k.arch.major >= 9);
   text += fmt::format("constexpr bool U_IN_FRAGMENT_ORDER = {};  // see u_position\n", k.variant.family == 3);
   text += fmt::format("constexpr int BATCH_BUCKET = {};\n", k.batch_bucket);
   text += fmt::format("constexpr int MATMUL_WARPS = {};\n", k.variant.warps);

@@ -58,6 +58,9 @@ struct KernelCall {
   bool reads_x = false;   // args[0] is the forward's x
   bool writes_y = false;  // args[y_arg] is the forward's y
   int y_arg = 0;
+  // Launched as a programmatic dependent of the call before it (sm_90+): it may start while
+  // that one runs, and waits for it in the kernel (templates/prelude.cuh).
+  bool overlaps_previous = false;
 
   std::array<void*, 5> params() {
     std::array<void*, 5> p{};

@@ -65,6 +65,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   using namespace glq;
   extern __shared__ __align__(16) uint4 matmul_shared[];
   load_codebooks(matmul_shared);
+  wait_for_previous_kernel();  // u
   __syncthreads();
 
   const int lane = threadIdx.x & 31;
@@ -109,6 +110,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
       }
     }
   }
+  let_next_kernel_start();  // late: the output transform's CTAs would take the space of later waves
 
   // z[nb][e]: row 2g + (e >> 1), batch column 8 nb + 2t + (e & 1) of this warp's tile and K part.
   float z[BATCH_TILES][4];

@@ -26,6 +26,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   using namespace glq;
   extern __shared__ __align__(128) uint4 matmul_shared[];
   load_codebooks(matmul_shared);
+  wait_for_previous_kernel();  // u
 
   const int lane = threadIdx.x & 31;
   const int row_tile = blockIdx.y * MATMUL_WARPS + (threadIdx.x >> 5);
@@ -90,6 +91,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
     }
   }
   finish_tiles(acc);
+  let_next_kernel_start();  // late: the output transform's CTAs would take the space of later waves
 
   float z[CTA_COLUMNS / 8][4];
 #pragma unroll

@@ -50,6 +50,7 @@ __device__ __forceinline__ void store_output(const glq::Weights& w, u16* y_row, 
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u, float* __restrict__ staged) {
   using namespace glq;
+  let_next_kernel_start();  // the first kernel of a forward: launched after the work before it
   extern __shared__ float transform_buffer[];
   const int offset = IN_CHUNK_OFFSET[blockIdx.x];
   const int log_chunk = IN_CHUNK_LOG2[blockIdx.x];
@@ -87,6 +88,8 @@ glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u,
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
   using namespace glq;
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;  // within the strided blocks
   const int block = column / TRANSFORM_CHUNK;
   const int first = IN_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
@@ -103,6 +106,8 @@ extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __restrict__ y, float* __restrict__ staged,
                   int batch) {
   using namespace glq;
+  wait_for_previous_kernel();
+  let_next_kernel_start();
   extern __shared__ float transform_buffer[];
   const int offset = OUT_CHUNK_OFFSET[blockIdx.x];
   const int log_chunk = OUT_CHUNK_LOG2[blockIdx.x];
@@ -136,6 +141,7 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __restrict__ y) {
   using namespace glq;
+  wait_for_previous_kernel();
   const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;
   const int block = column / TRANSFORM_CHUNK;
   const int first = OUT_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
