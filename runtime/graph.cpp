@@ -12,13 +12,7 @@ CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, std::array<void*, 5>& para
   params = call.params();
   CUDA_KERNEL_NODE_PARAMS p{};
   p.func = call.function;
-  p.gridDimX = call.grid.x;
-  p.gridDimY = call.grid.y;
-  p.gridDimZ = call.grid.z;
-  p.blockDimX = call.threads;
-  p.blockDimY = 1;
-  p.blockDimZ = 1;
-  p.sharedMemBytes = call.shared_bytes;
+  call.describe_shape(p);
   p.kernelParams = params.data();
   return p;
 }

@@ -69,13 +69,7 @@ void launch(KernelCall& call, CUstream stream) {
   overlap.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
   overlap.value.programmaticStreamSerializationAllowed = 1;
   CUlaunchConfig config{};
-  config.gridDimX = call.grid.x;
-  config.gridDimY = call.grid.y;
-  config.gridDimZ = call.grid.z;
-  config.blockDimX = call.threads;
-  config.blockDimY = 1;
-  config.blockDimZ = 1;
-  config.sharedMemBytes = call.shared_bytes;
+  call.describe_shape(config);
   config.hStream = stream;
   config.attrs = call.overlaps_previous ? &overlap : nullptr;
   config.numAttrs = call.overlaps_previous ? 1 : 0;

@@ -69,6 +69,19 @@ struct KernelCall {
     for (int i = 0; i < arg_count; ++i) p[n++] = &args[i];
     return p;
   }
+
+  // Grid, block and shared memory into a driver launch description (CUlaunchConfig for a
+  // launch, CUDA_KERNEL_NODE_PARAMS for a graph node: the fields share their names).
+  template <class Launch>
+  void describe_shape(Launch& launch) const {
+    launch.gridDimX = grid.x;
+    launch.gridDimY = grid.y;
+    launch.gridDimZ = grid.z;
+    launch.blockDimX = threads;
+    launch.blockDimY = 1;
+    launch.blockDimZ = 1;
+    launch.sharedMemBytes = shared_bytes;
+  }
 };
 
 // The launches of one forward, in order (three to five kernels).
