@@ -32,7 +32,10 @@ __device__ __forceinline__ void multiply_tile(float (&acc)[ACCUMULATORS], const 
     load_b_fragments(lane_row + nb * COLUMN_GROUP_STRIDE + 4 * K_GROUP_STRIDE, b[1]);
     float (&d)[4] = reinterpret_cast<float (&)[4]>(acc[4 * nb]);
 #pragma unroll
-    for (int step = 0; step < 4; ++step) mma_16x8x16(d, a[step], b[step / 2][2 * (step % 2)], b[step / 2][2 * (step % 2) + 1]);
+    for (int step = 0; step < 4; ++step) {
+      const u32(&k_groups)[4] = b[step / 2];  // k-step `step` is k-groups 2 step and 2 step + 1
+      mma_16x8x16(d, a[step], k_groups[2 * (step % 2)], k_groups[2 * (step % 2) + 1]);
+    }
   }
 }
 
