@@ -274,8 +274,8 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   }
   // The first call waits for whatever ran before on the stream; with kernel family 2 the rest
   // may overlap the call before them where the GPU has programmatic dependent launch. Measured
-  // on an H100 (docs/kernel-notes.md v7): 1.3-1.8 us less per forward at batch 1 on 4096x4096
-  // and 8192x28672, but family 3 at batch 256 3-10 % slower, so family 3 launches plainly.
+  // on an H100 (docs/kernel-notes.md v7): 1.2-1.6 us less per forward at 4096x4096 batch 1, up
+  // to 1 us at 8192x28672, but family 3 at batch 256 3-10 % slower, so family 3 launches plainly.
   if (context_.device().arch.major >= 9 && bucket.variant.family == 2) {
     for (int k = 1; k < forward.count; ++k) forward.calls[k].overlaps_previous = true;
   }
