@@ -20,6 +20,11 @@ int Arch::max_shared_bytes_per_block() const {
   return 99 * 1024;  // sm_86, sm_89, sm_120
 }
 
+int Arch::ctas_fitting_shared_memory(unsigned cta_bytes) const {
+  constexpr unsigned kReservedPerCta = 1024;
+  return int((unsigned(max_shared_bytes_per_block()) + kReservedPerCta) / (cta_bytes + kReservedPerCta));
+}
+
 int Arch::typical_sm_count() const {
   switch (major * 10 + minor) {
     case 80: return 108;

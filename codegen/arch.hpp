@@ -14,6 +14,9 @@ struct Arch {
 
   std::string name() const;                // "sm_90a"
   int max_shared_bytes_per_block() const;  // with the opt-in attribute set
+  // What CTAs of `cta_bytes` dynamic shared memory each fit on one SM, which keeps 1 KB per CTA
+  // for itself (so a single CTA fits up to max_shared_bytes_per_block).
+  int ctas_fitting_shared_memory(unsigned cta_bytes) const;
   int typical_sm_count() const;            // sizes default variants when no GPU is at hand
   bool has_wgmma() const { return major == 9 && arch_specific; }  // warpgroup MMAs: sm_90a only
   bool operator==(const Arch&) const = default;

@@ -93,8 +93,7 @@ Variant default_staged_variant(const LinearSpec& spec, int batch_bucket, const A
   v.batch_tiles = std::clamp(batch_bucket / 8, 8, 16);
   v.prefetch = 2;
   v.table_copies = uses(recipe, StageKind::e81b) ? 4 : 8;
-  const unsigned sm_shared = unsigned(arch.max_shared_bytes_per_block()) + 1024;
-  auto fits = [&](int ctas) { return unsigned(ctas) * (matmul_shared_bytes(recipe, v) + 1024) <= sm_shared; };
+  auto fits = [&](int ctas) { return arch.ctas_fitting_shared_memory(matmul_shared_bytes(recipe, v)) >= ctas; };
   if (!fits(1)) v.prefetch = 1;
   v.ctas_per_sm = 1;
   if (v.wgmma) {
@@ -165,12 +164,11 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
     return fmt::format("it needs {} bytes of shared memory per CTA (codebooks: table_copies={}); {} allows {}", shared,
                        v.table_copies, arch.name(), arch.max_shared_bytes_per_block());
   }
-  // An SM keeps 1 KB of shared memory per CTA for itself, beyond the most a CTA may ask for.
-  const unsigned sm_shared = unsigned(arch.max_shared_bytes_per_block()) + 1024;
-  if (v.ctas_per_sm * (plan.matmul.dynamic_shared_bytes + 1024) > sm_shared) {
-    return fmt::format("ctas_per_sm={} needs {} x {} bytes of shared memory; a {} SM has {} (use prefetch=1 or fewer "
-                       "table_copies)",
-                       v.ctas_per_sm, v.ctas_per_sm, plan.matmul.dynamic_shared_bytes + 1024, arch.name(), sm_shared);
+  if (arch.ctas_fitting_shared_memory(plan.matmul.dynamic_shared_bytes) < v.ctas_per_sm) {
+    return fmt::format("ctas_per_sm={} needs {} CTAs of {} bytes of shared memory on one SM; a {} SM fits {} (use "
+                       "prefetch=1 or fewer table_copies)",
+                       v.ctas_per_sm, v.ctas_per_sm, plan.matmul.dynamic_shared_bytes, arch.name(),
+                       arch.ctas_fitting_shared_memory(plan.matmul.dynamic_shared_bytes));
   }
   if (plan.matmul_grid(batch_bucket).y > 65535) {
     return fmt::format("warps={} gives {} row groups, more than the grid's 65535", v.warps,

@@ -101,3 +101,18 @@ TEST_CASE("old and unknown architectures are unsupported_arch errors naming the 
   GLQ_REQUIRE_ERROR(arch_for_compute_capability(7, 5), Status::unsupported_arch, "7.5", "8.0");
   GLQ_REQUIRE_ERROR(arch_for_compute_capability(6, 1), Status::unsupported_arch, "6.1");
 }
+
+TEST_CASE("an SM fits the CTAs whose shared memory, plus 1 KB each, its capacity holds", "[arch]") {
+  for (const Arch& arch : supported_archs()) {
+    INFO(arch.name());
+    const unsigned most = unsigned(arch.max_shared_bytes_per_block());
+    CHECK(arch.ctas_fitting_shared_memory(most) == 1);
+    CHECK(arch.ctas_fitting_shared_memory(most + 1) == 0);
+    // Two CTAs fit while 2 x (bytes + 1 KB) <= most + 1 KB.
+    const unsigned half = (most + 1024) / 2 - 1024;
+    CHECK(arch.ctas_fitting_shared_memory(half) == 2);
+    CHECK(arch.ctas_fitting_shared_memory(half + 1) == 1);
+  }
+  CHECK(parse_arch("sm_90a").ctas_fitting_shared_memory(106496) == 2);  // family 3 at 2 bpw, two per SM
+  CHECK(parse_arch("sm_90a").ctas_fitting_shared_memory(131072) == 1);
+}
