@@ -8,11 +8,23 @@ namespace {
 
 size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
-// One fp32 per element plus a pad word per 16 (templates/hadamard.cuh).
+// A Hadamard block in shared memory: one fp32 per element plus a pad word per 16
+// (templates/hadamard.cuh).
+unsigned hadamard_scratch_bytes(int64_t block) { return unsigned((block + block / 16) * 4); }
+
 unsigned chunk_shared_bytes(const TransformPlan& plan) {
   int64_t longest = 0;
   for (const TransformChunk& chunk : plan.chunks) longest = std::max(longest, chunk.length);
-  return unsigned((longest + longest / 16) * 4);
+  return hadamard_scratch_bytes(longest);
+}
+
+unsigned k_warps_reduction_bytes(const Variant& variant) {
+  return unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
+}
+
+int k_tiles_per_split(const LinearSpec& spec, const Variant& variant) {
+  const int k_tiles = int(spec.geometry().n_pad / 64);
+  return (k_tiles + variant.k_split - 1) / variant.k_split;
 }
 
 }  // namespace
@@ -32,14 +44,33 @@ TransformPlan make_transform_plan(const std::vector<int64_t>& blocks) {
   return plan;
 }
 
+unsigned codebook_bytes(const Recipe& recipe, const Variant& variant) {
+  return unsigned(int(uses(recipe, StageKind::e8p)) + int(uses(recipe, StageKind::e81b))) * 256 * unsigned(variant.table_copies) * 16;
+}
+
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant) {
-  const unsigned tables = unsigned(int(uses(recipe, StageKind::e8p)) + int(uses(recipe, StageKind::e81b))) * 256 * unsigned(variant.table_copies) * 16;
+  const unsigned tables = codebook_bytes(recipe, variant);
   if (variant.family == 3) {
     const unsigned activations = unsigned(8 * variant.batch_tiles * 64 * 2);
     return tables + unsigned(staged_tile_buffers(variant)) * (activations + unsigned(variant.warps) * warp_word_bytes(recipe));
   }
-  const unsigned reduction = unsigned((variant.k_warps - 1) * variant.warps * variant.batch_tiles * 4 * 32 * 4);
-  return tables + reduction;
+  return tables + k_warps_reduction_bytes(variant);
+}
+
+FusedLayout fused_layout(const LinearSpec& spec, const Variant& variant, int batch_bucket) {
+  const Geometry geometry = spec.geometry();
+  FusedLayout layout;
+  layout.rows = std::min(batch_bucket, 8 * variant.batch_tiles);
+  layout.u_columns = 64 * k_tiles_per_split(spec, variant);
+  layout.u_row_bytes = unsigned(layout.u_columns) * 2 + 16;
+  layout.u_offset = codebook_bytes(spec.recipe(), variant);
+  layout.scratch_offset = layout.u_offset + unsigned(layout.rows) * layout.u_row_bytes;
+  const int64_t largest_block = std::max(*std::max_element(geometry.in_blocks.begin(), geometry.in_blocks.end()),
+                                         *std::max_element(geometry.out_blocks.begin(), geometry.out_blocks.end()));
+  layout.flags_offset =
+      layout.scratch_offset + std::max(hadamard_scratch_bytes(largest_block), k_warps_reduction_bytes(variant));
+  layout.bytes = layout.flags_offset + 16;
+  return layout;
 }
 
 int staged_tile_buffers(const Variant& variant) { return variant.prefetch + (variant.wgmma ? 2 : 1); }
@@ -50,7 +81,7 @@ unsigned warp_word_bytes(const Recipe& recipe) {
   return bytes;
 }
 
-LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant) {
+LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant, int batch_bucket) {
   const Geometry geometry = spec.geometry();
   const TransformPlan in = make_transform_plan(geometry.in_blocks);
   const TransformPlan out = make_transform_plan(geometry.out_blocks);
@@ -67,17 +98,22 @@ LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant) {
   plan.row_tiles_per_cta = variant.warps;
   plan.k_split = variant.k_split;
   plan.batch_columns_per_cta = 8 * variant.batch_tiles;
+  plan.repack_e81b = {kRepackE81bKernel, 256, 0};
+  const unsigned matmul_threads = unsigned(32 * variant.warps * variant.k_warps);
+  if (variant.family == 1) {
+    plan.fused = true;
+    plan.matmul = {kFusedKernel, matmul_threads, fused_layout(spec, variant, batch_bucket).bytes};
+    return plan;
+  }
   plan.input_chunks = {kInputChunksKernel, threads, chunk_shared_bytes(in)};
   if (!in.strided_blocks.empty()) plan.input_strided = {kInputStridedKernel, threads, 0};
-  plan.matmul = {kMatmulKernel, unsigned(32 * variant.warps * variant.k_warps),
-                 matmul_shared_bytes(spec.recipe(), variant)};
+  plan.matmul = {kMatmulKernel, matmul_threads, matmul_shared_bytes(spec.recipe(), variant)};
   plan.output_chunks = {kOutputChunksKernel, threads, chunk_shared_bytes(out)};
   if (!out.strided_blocks.empty()) plan.output_strided = {kOutputStridedKernel, threads, 0};
-  plan.repack_e81b = {kRepackE81bKernel, 256, 0};
   return plan;
 }
 
-size_t LaunchPlan::activation_bytes(int batch) const { return aligned(size_t(batch) * size_t(n_pad) * 2); }
+size_t LaunchPlan::activation_bytes(int batch) const { return fused ? 0 : aligned(size_t(batch) * size_t(n_pad) * 2); }
 size_t LaunchPlan::input_staged_bytes(int batch) const {
   return input_strided.name.empty() ? 0 : aligned(size_t(batch) * size_t(n_pad) * 4);
 }
@@ -86,7 +122,8 @@ size_t LaunchPlan::output_staged_bytes(int batch) const {
   return output_strided.name.empty() ? 0 : aligned(size_t(batch) * size_t(m_pad) * 4);
 }
 size_t LaunchPlan::workspace_bytes(int batch) const {
-  return activation_bytes(batch) + input_staged_bytes(batch) + partial_bytes(batch) + output_staged_bytes(batch);
+  return arrival_bytes() + activation_bytes(batch) + input_staged_bytes(batch) + partial_bytes(batch) +
+         output_staged_bytes(batch);
 }
 
 }  // namespace glqjit

@@ -45,12 +45,35 @@ struct KernelLaunch {
 inline constexpr const char* kInputChunksKernel = "glq_input_chunks";
 inline constexpr const char* kInputStridedKernel = "glq_input_strided";
 inline constexpr const char* kMatmulKernel = "glq_matmul";
+inline constexpr const char* kFusedKernel = "glq_fused";
 inline constexpr const char* kOutputChunksKernel = "glq_output_chunks";
 inline constexpr const char* kOutputStridedKernel = "glq_output_strided";
 inline constexpr const char* kRepackE81bKernel = "glq_repack_e81b";
 
+// Kernel family 1's shared memory (templates/matmul_fused.cuh): the codebooks, its slice of u
+// (rows of the CTA's batch columns, each `u_columns` fp16 and a 16-byte pad, so that the
+// activation loads of a warp do not conflict), then one region that serves as the Hadamard
+// scratch of either side and as the K_WARPS reduction, then a word of flags.
+struct FusedLayout {
+  int rows = 0;
+  int u_columns = 0;
+  unsigned u_row_bytes = 0;
+  unsigned u_offset = 0;
+  unsigned scratch_offset = 0;
+  unsigned flags_offset = 0;
+  unsigned bytes = 0;
+};
+FusedLayout fused_layout(const LinearSpec& spec, const Variant& variant, int batch_bucket);
+
+// The output Hadamard blocks of family 1 count their CTAs' arrivals in the first bytes of the
+// workspace, one u32 each (at most 32 blocks: a padded size has at most 20 bits).
+inline constexpr size_t kArrivalBytes = 256;
+
 struct LaunchPlan {
+  // Families 2 and 3: the transform kernels around glq_matmul in `matmul`; family 1: glq_fused
+  // alone in `matmul`, the other names empty.
   KernelLaunch input_chunks, input_strided, matmul, output_chunks, output_strided, repack_e81b;
+  bool fused = false;
   int64_t n_pad = 0, m_pad = 0;
   int in_chunk_count = 0, out_chunk_count = 0;
   int in_strided_columns = 0, out_strided_columns = 0;  // strided blocks x chunk
@@ -70,10 +93,12 @@ struct LaunchPlan {
   Dim3 output_strided_grid(int batch) const { return strided_grid(out_strided_columns, output_strided, batch); }
   Dim3 repack_grid() const { return {unsigned((int64_t(m_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
-  // Workspace, in this order: u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in
-  // fragment order, templates/decode.cuh u_position); the input's staged fp32 values when it
+  // Workspace, in this order: family 1's arrival counters (kArrivalBytes, zero between
+  // forwards); u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in fragment order,
+  // templates/decode.cuh u_position; none in family 1); the input's staged fp32 values when it
   // has a strided pass; the K-split partial sums (fp32 [k_split][batch][m_pad]); the output's
   // staged fp32 values when it has a strided pass. Every part starts 256-byte aligned.
+  size_t arrival_bytes() const { return fused ? kArrivalBytes : 0; }
   size_t activation_bytes(int batch) const;
   size_t input_staged_bytes(int batch) const;
   size_t partial_bytes(int batch) const;
@@ -87,11 +112,12 @@ struct LaunchPlan {
   }
 };
 
-LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant);
+LaunchPlan make_launch_plan(const LinearSpec& spec, const Variant& variant, int batch_bucket);
 
 // Shared memory of the matmul kernel: the codebooks it decodes, then the K_WARPS reduction
-// (family 2) or the ring of staged k-tiles (family 3).
+// (family 2) or the ring of staged k-tiles (family 3). Family 1's is fused_layout(...).bytes.
 unsigned matmul_shared_bytes(const Recipe& recipe, const Variant& variant);
+unsigned codebook_bytes(const Recipe& recipe, const Variant& variant);
 
 // Family 3 (templates/staged.cuh) stages each k-tile's activations and words in one of
 // prefetch + 2 (wgmma: the tensor cores may still read two) or prefetch + 1 ring buffers.

@@ -77,6 +77,25 @@ const std::string& codebook_tables() {
   return tables;
 }
 
+// Family 1's whole-block tables: offsets and log2 sizes of each side's Hadamard blocks.
+std::string block_tables(const char* side, const std::vector<int64_t>& blocks) {
+  std::vector<int64_t> offsets, logs;
+  int64_t offset = 0;
+  for (int64_t block : blocks) {
+    offsets.push_back(offset);
+    logs.push_back(log2_of(block));
+    offset += block;
+  }
+  return fmt::format("constexpr int {}_BLOCKS = {};\n", side, blocks.size()) +
+         int_array(fmt::format("{}_BLOCK_OFFSET", side), offsets) + int_array(fmt::format("{}_BLOCK_LOG2", side), logs);
+}
+
+const char* family_description(const Variant& variant) {
+  if (variant.family == 1) return "family 1, the whole forward in one kernel";
+  if (variant.family == 2) return "family 2, mma.sync";
+  return variant.wgmma ? "family 3, wgmma" : "family 3, mma.sync";
+}
+
 std::string stage_kind_function(const Recipe& recipe) {
   std::string cases;
   for (size_t s = 0; s < recipe.stages.size(); ++s) {
@@ -133,12 +152,15 @@ std::string specialization(const GeneratedKernel& k) {
       "//   layer:   {}\n"
       "//   variant: {}\n"
       "//   batch bucket {}, {}\n"
-      "// Kernels: glq_input_chunks (-> glq_input_strided) -> glq_matmul ({}) -> glq_output_chunks\n"
-      "// (-> glq_output_strided); the strided passes only where a Hadamard block exceeds\n"
-      "// TRANSFORM_CHUNK; glq_repack_e81b once at plan.\n\n"
+      "// {}\n\n"
       "// ---- specialization ----\n",
       k.spec.canonical(), k.variant.canonical(), k.batch_bucket, k.arch.name(),
-      k.variant.family == 2 ? "family 2, mma.sync" : k.variant.wgmma ? "family 3, wgmma" : "family 3, mma.sync");
+      k.variant.family == 1
+          ? fmt::format("Kernels: glq_fused ({}); glq_repack_e81b once at plan.", family_description(k.variant))
+          : fmt::format("Kernels: glq_input_chunks (-> glq_input_strided) -> glq_matmul ({}) -> glq_output_chunks\n"
+                        "// (-> glq_output_strided); the strided passes only where a Hadamard block exceeds\n"
+                        "// TRANSFORM_CHUNK; glq_repack_e81b once at plan.",
+                        family_description(k.variant)));
   text += fmt::format("constexpr int IN_FEATURES = {};\n", geometry.in_features);
   text += fmt::format("constexpr int OUT_FEATURES = {};\n", geometry.out_features);
   text += fmt::format("constexpr int N_PAD = {};\n", geometry.n_pad);
@@ -172,10 +194,22 @@ std::string specialization(const GeneratedKernel& k) {
     text += fmt::format("constexpr int WARP_WORD_BYTES = {};  // a row tile's words of one k-tile\n",
                         warp_word_bytes(recipe));
   }
+  if (k.variant.family == 1) {
+    const FusedLayout layout = fused_layout(k.spec, k.variant, k.batch_bucket);
+    text += fmt::format("constexpr int FUSED_ROWS = {};  // batch columns of u a CTA keeps\n", layout.rows);
+    text += fmt::format("constexpr int U_COLUMNS = {};  // the CTA's K slice\n", layout.u_columns);
+    text += fmt::format("constexpr int U_ROW_BYTES = {};\n", layout.u_row_bytes);
+    text += fmt::format("constexpr int U_OFFSET = {};  // shared memory: codebooks, u, scratch\n", layout.u_offset);
+    text += fmt::format("constexpr int SCRATCH_OFFSET = {};\n", layout.scratch_offset);
+    text += fmt::format("constexpr int FLAGS_OFFSET = {};\n", layout.flags_offset);
+    text += fmt::format("constexpr int ARRIVAL_BYTES = {};  // workspace: arrival counters, then partial sums\n",
+                        kArrivalBytes);
+  }
   if (k.variant.wgmma) text += wgmma_instruction(8 * k.variant.batch_tiles);
   text += stage_kind_function(recipe);
   text += transform_tables("IN", geometry.in_blocks);
   text += transform_tables("OUT", geometry.out_blocks);
+  if (k.variant.family == 1) text += block_tables("IN", geometry.in_blocks) + block_tables("OUT", geometry.out_blocks);
   return text;
 }
 
@@ -194,10 +228,11 @@ const PartHash& codebook_tables_hash() {
   return hash;
 }
 
-// One matmul per kernel set: family 2 (matmul.cuh), or family 3 (matmul_staged.cuh over
-// staged.cuh) with one of its two multiplies.
+// One matmul per kernel set: family 2 (matmul.cuh), family 1 (matmul_fused.cuh over
+// matmul.cuh), or family 3 (matmul_staged.cuh over staged.cuh) with one of its two multiplies.
 bool matmul_includes(const Variant& variant, std::string_view file) {
-  if (file == "matmul.cuh") return variant.family == 2;
+  if (file == "matmul.cuh") return variant.family == 1 || variant.family == 2;
+  if (file == "matmul_fused.cuh") return variant.family == 1;
   if (file == "staged.cuh" || file == "matmul_staged.cuh") return variant.family == 3;
   if (file == "staged_mma.cuh") return variant.family == 3 && !variant.wgmma;
   if (file == "staged_wgmma.cuh") return variant.family == 3 && variant.wgmma;
@@ -217,7 +252,7 @@ std::string join_options(const std::vector<std::string>& options) { return fmt::
 
 GeneratedKernel generate_kernel(const LinearSpec& spec, const Variant& variant, int batch_bucket, const Arch& arch) {
   check_variant(spec, batch_bucket, arch, variant);
-  GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, {}, make_launch_plan(spec, variant)};
+  GeneratedKernel kernel{spec, variant, batch_bucket, arch, {}, {}, {}, make_launch_plan(spec, variant, batch_bucket)};
   kernel.source = specialization(kernel);
   const size_t specialization_bytes = kernel.source.size();
   kernel.source += codebook_tables();

@@ -75,8 +75,34 @@ std::optional<std::string> direct_violation(int batch_bucket, const Variant& v) 
   return std::nullopt;
 }
 
-// Kernel family 3 from this bucket on.
+// Kernel family 1's own rules (templates/matmul_fused.cuh): family 2's, and a batch small
+// enough that every CTA transforming its batch columns' input is cheap.
+constexpr int kFusedMaxBucket = 32;
+std::optional<std::string> fused_violation(int batch_bucket, const Variant& v) {
+  if (batch_bucket > kFusedMaxBucket) {
+    return fmt::format("family=1 serves batch buckets up to {}, not {} (each CTA transforms its own input)",
+                       kFusedMaxBucket, batch_bucket);
+  }
+  return direct_violation(batch_bucket, v);
+}
+
+// Kernel family 1 by default at batch bucket 1 for layers whose Hadamard blocks are at most
+// these sizes, family 3 from kStagedFromBucket on, family 2 elsewhere. On the H200 (kernel-notes
+// v8) family 1 took 7.2 / 9.1 us at 1024x1024 / 1024x4096 (out x in) against family 2's 11.9 /
+// 15.5, but 13.4 / 16.8 / 25.6 / 19.7 us at 4096x1024 / 4096x4096 / 16384x1024 / 1024x16384
+// against 11.3 / 14.2 / 12.8 / 15.3: the output side in one CTA, and each CTA's own input side,
+// cost about 1.5 us per 1024 elements of a block.
+constexpr int kFusedUpToBucket = 1;
+constexpr int64_t kFusedLargestOutputBlock = 2048;
+constexpr int64_t kFusedLargestInputBlock = 4096;
 constexpr int kStagedFromBucket = 64;
+
+bool fused_by_default(const LinearSpec& spec, int batch_bucket) {
+  const Geometry geometry = spec.geometry();
+  return batch_bucket <= kFusedUpToBucket &&
+         *std::max_element(geometry.out_blocks.begin(), geometry.out_blocks.end()) <= kFusedLargestOutputBlock &&
+         *std::max_element(geometry.in_blocks.begin(), geometry.in_blocks.end()) <= kFusedLargestInputBlock;
+}
 
 // Family 3's default: wgmma where the architecture has it, two warpgroups (128 rows) per CTA,
 // up to 128 batch columns, k-tiles staged two ahead (one where shared memory is short), and
@@ -100,12 +126,12 @@ Variant default_staged_variant(const LinearSpec& spec, int batch_bucket, const A
     if (!fits(2) && v.table_copies > 4) v.table_copies = 4;
     if (fits(2)) v.ctas_per_sm = 2;
   }
-  const LaunchPlan plan = make_launch_plan(spec, v);
+  const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
   const Dim3 grid = plan.matmul_grid(batch_bucket);
   const int64_t ctas = int64_t(grid.x) * grid.y;
   v.k_split = std::clamp(floor_power_of_two((2 * int64_t(sm_count) + ctas - 1) / ctas), 1,
                          std::max(1, floor_power_of_two(plan.k_tiles / 8)));
-  while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
+  while (v.k_split > 1 && make_launch_plan(spec, v, batch_bucket).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
   return v;
 }
 
@@ -121,21 +147,25 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   if (v.warps * v.k_warps > 32) {
     return fmt::format("warps={} x k_warps={} is more than the 32 warps (1024 threads) of a CTA", v.warps, v.k_warps);
   }
-  const LaunchPlan plan = make_launch_plan(spec, v);
-  if (v.k_split < 1 || v.k_split > plan.k_tiles) {
-    return fmt::format("k_split={} must be between 1 and the {} k-tiles of 64 columns", v.k_split, plan.k_tiles);
+  const int k_tiles = int(geometry.n_pad / 64);
+  if (v.k_split < 1 || v.k_split > k_tiles) {
+    return fmt::format("k_split={} must be between 1 and the {} k-tiles of 64 columns", v.k_split, k_tiles);
   }
-  if (v.family != 2 && v.family != 3) {
-    return fmt::format("family={} must be 2 (mma.sync from the compressed weights) or 3 (activations in shared memory)",
+  const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
+  if (v.family < 1 || v.family > 3) {
+    return fmt::format("family={} must be 1 (the whole forward in one kernel), 2 (mma.sync from the compressed weights) "
+                       "or 3 (activations in shared memory)",
                        v.family);
   }
-  const auto family_violation = v.family == 3 ? staged_violation(batch_bucket, arch, v) : direct_violation(batch_bucket, v);
+  const auto family_violation = v.family == 3   ? staged_violation(batch_bucket, arch, v)
+                                : v.family == 1 ? fused_violation(batch_bucket, v)
+                                                : direct_violation(batch_bucket, v);
   if (family_violation) return family_violation;
   if (v.ctas_per_sm < 0 || v.ctas_per_sm > 2) {
     return fmt::format("ctas_per_sm={} must be 0 (ptxas's choice), 1 or 2", v.ctas_per_sm);
   }
   if (v.prefetch < 1 || v.prefetch > 8) return fmt::format("prefetch={} must be from 1 to 8", v.prefetch);
-  if (v.family == 2 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
+  if (v.family != 3 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) {
     return fmt::format("prefetch={} with batch_tiles={} and {} stages needs about {} registers for loads in flight "
                        "and accumulators; the limit is {}",
                        v.prefetch, v.batch_tiles, stages, register_estimate(stages, v),
@@ -161,8 +191,9 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
   const unsigned shared = std::max({plan.matmul.dynamic_shared_bytes, plan.input_chunks.dynamic_shared_bytes,
                                     plan.output_chunks.dynamic_shared_bytes});
   if (shared > unsigned(arch.max_shared_bytes_per_block())) {
-    return fmt::format("it needs {} bytes of shared memory per CTA (codebooks: table_copies={}); {} allows {}", shared,
-                       v.table_copies, arch.name(), arch.max_shared_bytes_per_block());
+    return fmt::format("it needs {} bytes of shared memory per CTA (codebooks: table_copies={}{}); {} allows {}", shared,
+                       v.table_copies, v.family == 1 ? ", the slice of u and a whole Hadamard block" : "", arch.name(),
+                       arch.max_shared_bytes_per_block());
   }
   if (arch.ctas_fitting_shared_memory(plan.matmul.dynamic_shared_bytes) < v.ctas_per_sm) {
     return fmt::format("ctas_per_sm={} needs {} CTAs of {} bytes of shared memory on one SM; a {} SM fits {} (use "
@@ -190,13 +221,10 @@ void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, c
   }
 }
 
-Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
-                        MatmulFamily family) {
-  if (family == MatmulFamily::staged) return default_staged_variant(spec, batch_bucket, arch, sm_count);
-  if (family == MatmulFamily::automatic && batch_bucket >= kStagedFromBucket) {
-    const Variant staged = default_staged_variant(spec, batch_bucket, arch, sm_count);
-    if (!variant_violation(spec, batch_bucket, arch, staged)) return staged;
-  }
+namespace {
+
+// Family 2's default, and the parts of it family 1 keeps.
+Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   const Recipe recipe = spec.recipe();
   const int stages = int(recipe.stages.size());
   const bool has_e81b = uses(recipe, StageKind::e81b);
@@ -207,7 +235,7 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   while (v.batch_tiles > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) v.batch_tiles /= 2;
   // Two codebooks share the shared memory that one would have alone.
   v.table_copies = has_e81b ? 4 : 8;
-  const LaunchPlan plan = make_launch_plan(spec, v);
+  const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
   // Enough warps to keep every SM's loads busy (about 32 resident per SM): first more warps per
   // row tile inside a CTA (added in shared memory), then CTAs along K, each warp keeping at
   // least kMinTilesPerWarp k-tiles so that the prefetch ring has something to overlap.
@@ -217,7 +245,7 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   v.k_warps = std::clamp(floor_power_of_two(per_row_tile), 1, std::max(1, std::min(8, floor_power_of_two(plan.k_tiles / kMinTilesPerWarp))));
   const int64_t split = (per_row_tile + v.k_warps - 1) / v.k_warps;
   v.k_split = int(std::clamp<int64_t>(split, 1, std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
-  while (v.k_split > 1 && make_launch_plan(spec, v).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
+  while (v.k_split > 1 && make_launch_plan(spec, v, batch_bucket).partial_bytes(batch_bucket) > kMaxPartialBytes) v.k_split /= 2;
   v.warps = std::max(1, 8 / v.k_warps);  // CTAs of 8 warps
   const int tiles_per_warp = (plan.k_tiles + v.k_split * v.k_warps - 1) / (v.k_split * v.k_warps);
   // Two tiles ahead keep about 16-24 KB in flight per SM at the occupancy this allows (ptxas
@@ -230,6 +258,57 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   // that (103-124 registers, no spills). Elsewhere its choice is kept: it gives bpw 2 63
   // registers, where asking for one CTA gives 71 and fewer resident warps.
   if (arch.major >= 10 && stages >= 3) v.ctas_per_sm = 1;
+  return v;
+}
+
+// Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of 16 warps, two
+// per SM where their shared memory fits and 64 registers a thread hold them without spills (one
+// stage, fp16, no bias, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16, and on
+// sm_80), so that as many warps stay resident as with family 2's smaller CTAs; as few warps per row tile
+// (and CTAs along K) as still give about every SM its CTAs. Each CTA transforms the input
+// blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
+Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
+  constexpr int kCtaWarps = 16;
+  Variant v = default_direct_variant(spec, batch_bucket, arch, sm_count);
+  v.family = 1;
+  v.k_warps = 1;
+  v.warps = kCtaWarps;
+  const bool fits_two = arch.ctas_fitting_shared_memory(fused_layout(spec, v, batch_bucket).bytes) >= 2;
+  const bool fits_64_registers =
+      arch.major == 9 && spec.recipe().stages.size() == 1 && spec.dtype == DType::f16 && !spec.has_bias;
+  v.ctas_per_sm = fits_two && fits_64_registers ? 2 : std::max(v.ctas_per_sm, 1);
+  const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
+  const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
+  const int64_t wanted_ctas = (int64_t(sm_count) * v.ctas_per_sm * 9 + 9) / 10;
+  // More warps per row tile only while each keeps kMinTilesPerWarp k-tiles.
+  for (v.k_warps = 1; v.k_warps < kCtaWarps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
+    const int64_t row_groups = (plan.m_tiles + kCtaWarps / v.k_warps - 1) / (kCtaWarps / v.k_warps);
+    if (row_groups * batch_chunks >= wanted_ctas) break;
+  }
+  v.warps = kCtaWarps / v.k_warps;
+  const int64_t ctas = (plan.m_tiles + v.warps - 1) / v.warps * batch_chunks;
+  v.k_split = int(std::clamp<int64_t>((wanted_ctas + ctas - 1) / ctas, 1,
+                                      std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
+  const int tiles_per_warp = (plan.k_tiles + v.k_split * v.k_warps - 1) / (v.k_split * v.k_warps);
+  v.prefetch = std::min(2, tiles_per_warp);
+  return v;
+}
+
+}  // namespace
+
+Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                        MatmulFamily family) {
+  if (family == MatmulFamily::staged) return default_staged_variant(spec, batch_bucket, arch, sm_count);
+  if (family == MatmulFamily::fused) return default_fused_variant(spec, batch_bucket, arch, sm_count);
+  if (family == MatmulFamily::automatic && batch_bucket >= kStagedFromBucket) {
+    const Variant staged = default_staged_variant(spec, batch_bucket, arch, sm_count);
+    if (!variant_violation(spec, batch_bucket, arch, staged)) return staged;
+  }
+  if (family == MatmulFamily::automatic && fused_by_default(spec, batch_bucket)) {
+    const Variant fused = default_fused_variant(spec, batch_bucket, arch, sm_count);
+    if (!variant_violation(spec, batch_bucket, arch, fused)) return fused;
+  }
+  const Variant v = default_direct_variant(spec, batch_bucket, arch, sm_count);
   if (auto violation = variant_violation(spec, batch_bucket, arch, v)) {
     throw Error(Status::unsupported_shape,
                 fmt::format("{} cannot run on {}: {}", spec.canonical(), arch.name(), *violation));
@@ -244,6 +323,7 @@ Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int
   const bool names_family = parse_variant(parts, Variant{.family = 2}).family == named;
   const MatmulFamily family = !names_family ? MatmulFamily::automatic
                               : named == 3  ? MatmulFamily::staged
+                              : named == 1  ? MatmulFamily::fused
                                             : MatmulFamily::direct;
   return parse_variant(parts, default_variant(spec, batch_bucket, arch, sm_count, family));
 }
@@ -266,6 +346,18 @@ std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, co
                    .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
             }
           }
+        }
+      }
+    }
+  }
+  const Variant fused = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::fused);
+  for (int k_warps : {1, 2, 4, 8}) {
+    for (int k_split : {fused.k_split / 2, fused.k_split, fused.k_split * 2}) {
+      for (int batch_tiles : {1, 2, 4}) {
+        for (int prefetch : {1, 2, 4}) {
+          add({.family = 1, .wgmma = 0, .warps = 8 / k_warps, .k_warps = k_warps, .k_split = k_split,
+               .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = fused.ctas_per_sm,
+               .table_copies = fused.table_copies, .transform_threads = fused.transform_threads});
         }
       }
     }

@@ -19,19 +19,20 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
 // Throws Error(invalid_argument) with variant_violation's words.
 void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, const Variant& variant);
 
-// direct: family=2 (templates/matmul.cuh); staged: family=3 (templates/matmul_staged.cuh), with
-// wgmma where the architecture has it.
-enum class MatmulFamily { automatic, direct, staged };
+// fused: family=1 (templates/matmul_fused.cuh); direct: family=2 (templates/matmul.cuh); staged:
+// family=3 (templates/matmul_staged.cuh), with wgmma where the architecture has it.
+enum class MatmulFamily { automatic, fused, direct, staged };
 
-// The variant that runs when nothing has been tuned: kernel family 3 from batch bucket 64 (with
-// wgmma on sm_90a), else family 2. A named family gives that family's default, which may not be
+// The variant that runs when nothing has been tuned: kernel family 1 at batch bucket 1 for layers
+// with Hadamard blocks of at most 2048 outputs and 4096 inputs (where its shared memory fits),
+// family 3 from batch bucket 64 (with wgmma on sm_90a), else family 2. A named family gives that family's default, which may not be
 // legal (check it). Throws Error(unsupported_shape) if no variant can serve the spec on this
 // architecture (a Hadamard block too large for its shared memory, say).
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
                         MatmulFamily family = MatmulFamily::automatic);
 
 // `parts` (parse_variant's text) over the default variant, or over the default of the kernel
-// family the parts name with family=2 or family=3. Not checked for legality.
+// family the parts name with family=1, 2 or 3. Not checked for legality.
 Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,
                              int sm_count);
 

@@ -99,7 +99,7 @@ Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& we
     auto b = std::make_unique<Bucket>();
     b->bucket = bucket;
     b->variant = choose_variant(context, spec, bucket, options, b->tuned);
-    b->plan = make_launch_plan(spec, b->variant);
+    b->plan = make_launch_plan(spec, b->variant, bucket);
     workspace_bytes_ = std::max(workspace_bytes_, b->plan.workspace_bytes(std::min(bucket, options.max_batch)));
     buckets_.push_back(std::move(b));
     if (bucket >= options.max_batch) break;
@@ -115,6 +115,8 @@ Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& we
   ScopedContext scope(context.cu());
   try {
     check_cuda(driver().cuMemAlloc(&workspace_, workspace_bytes_), fmt::format("allocating {} bytes of workspace", workspace_bytes_));
+    // Family 1's arrival counters start at zero (repack_e81b_stages waits for the memset).
+    check_cuda(driver().cuMemsetD8(workspace_, 0, kArrivalBytes), "clearing the workspace's arrival counters");
     std::vector<Bucket*> eager;
     for (auto& b : buckets_) {
       if (!options.lazy_buckets || eager.empty()) eager.push_back(b.get());
@@ -240,11 +242,29 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   check_forward_arguments(x, y, batch);
   const Bucket& bucket = ready_bucket(batch, stream);
   const LaunchPlan& plan = bucket.plan;
-  const CUdeviceptr u = workspace_;
+  const uint64_t rows = uint64_t(batch);
+  const bool has_pdl = context_.device().arch.major >= 9;
+  if (plan.fused) {
+    // One kernel, which waits for the work before it on the stream only once its codebooks are
+    // in shared memory and its first weights asked for (templates/matmul_fused.cuh).
+    ForwardCalls forward;
+    KernelCall& call = forward.calls[forward.count++];
+    call.function = bucket.matmul;
+    call.grid = plan.matmul_grid(batch);
+    call.threads = plan.matmul.threads;
+    call.shared_bytes = plan.matmul.dynamic_shared_bytes;
+    call.weights = kernel_weights_;
+    call.args = {x, y, workspace_, rows};
+    call.arg_count = 4;
+    call.reads_x = call.writes_y = true;
+    call.y_arg = 1;
+    call.overlaps_previous = has_pdl;
+    return forward;
+  }
+  const CUdeviceptr u = workspace_ + plan.arrival_bytes();
   const CUdeviceptr input_staged = u + plan.activation_bytes(batch);
   const CUdeviceptr partial = input_staged + plan.input_staged_bytes(batch);
   const CUdeviceptr output_staged = partial + plan.partial_bytes(batch);
-  const uint64_t rows = uint64_t(batch);
   ForwardCalls forward;
   auto add = [&](CUfunction function, Dim3 grid, const KernelLaunch& launch, bool takes_weights,
                  std::initializer_list<uint64_t> args) -> KernelCall& {
@@ -276,7 +296,7 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   // may overlap the call before them where the GPU has programmatic dependent launch. Measured
   // on an H100 (docs/kernel-notes.md v7): 1.2-1.6 us less per forward at 4096x4096 batch 1, up
   // to 1 us at 8192x28672, but family 3 at batch 256 3-10 % slower, so family 3 launches plainly.
-  if (context_.device().arch.major >= 9 && bucket.variant.family == 2) {
+  if (has_pdl && bucket.variant.family == 2) {
     for (int k = 1; k < forward.count; ++k) forward.calls[k].overlaps_previous = true;
   }
   return forward;

@@ -9,36 +9,62 @@
 // The K_WARPS partial results are added in shared memory in a fixed order; the K_SPLIT CTAs
 // along K write theirs to the workspace, where the output transform adds them.
 //
+// glq_matmul (kernel family 2) reads u from the workspace; glq_fused (family 1,
+// matmul_fused.cuh) runs the same loop over a slice of u it computed into shared memory.
+//
 // Dynamic shared memory: the codebooks (tile.cuh), then the K_WARPS reduction buffer.
 
 namespace glq {
 
-constexpr int REDUCE_OFFSET = CODEBOOK_BYTES;
 
 struct TileOperands {
   uint2 words[STAGES];
   u32 act[BATCH_TILES][8];  // fp16 pairs of u[column][64 k + 16t .. + 15]
 };
 
-// Where a warp's tiles start: the lane's word of its first tile in every stage, and its 16
-// activations of that tile in every batch tile (null where the lane's batch column is empty).
-// Tile j of the warp is K_WARPS * j tiles further on.
-struct TileCursor {
-  WordCursor words;
-  const uint4* act[BATCH_TILES];
-};
 constexpr int ACT_PER_STEP = K_WARPS * 64 / 8;  // uint4 (8 activations) between a warp's tiles
 
-__device__ __forceinline__ void load_tile(const TileCursor& cursor, int j, TileOperands& op) {
+// A lane's 16 activations of its first tile in every batch tile, in u in global memory (null
+// where the lane's batch column is empty). Tile j of the warp is K_WARPS * j tiles further on.
+// (Loading the last row there is for an empty column instead, without the branch and the
+// zeroing, measured 4 % slower at 57344x8192 batch 1: kernel-notes v8.)
+struct GlobalActivations {
+  const uint4* first[BATCH_TILES];
+  __device__ __forceinline__ bool has(int nb) const { return first[nb] != nullptr; }
+  __device__ __forceinline__ void load(int j, int nb, uint4& lo, uint4& hi) const {
+    const uint4* p = first[nb] + j * ACT_PER_STEP;
+    lo = p[0];
+    hi = p[1];
+  }
+};
+
+// The same in a slice of u in shared memory (shared-space addresses; present[nb] says which).
+struct SharedActivations {
+  u32 first[BATCH_TILES];
+  bool present[BATCH_TILES];
+  __device__ __forceinline__ bool has(int nb) const { return present[nb]; }
+  __device__ __forceinline__ void load(int j, int nb, uint4& lo, uint4& hi) const {
+    const u32 p = first[nb] + j * ACT_PER_STEP * 16;
+    lo = load_shared_u32x4(p);
+    hi = load_shared_u32x4(p + 16);
+  }
+};
+
+// Where a warp's tiles start: the lane's word of its first tile in every stage, and its
+// activations.
+template <class Activations>
+struct TileCursor {
+  WordCursor words;
+  Activations act;
+};
+
+template <class Activations>
+__device__ __forceinline__ void load_tile(const TileCursor<Activations>& cursor, int j, TileOperands& op) {
   load_words<K_WARPS>(cursor.words, j, op.words);
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
     uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
-    if (cursor.act[nb] != nullptr) {
-      const uint4* p = cursor.act[nb] + j * ACT_PER_STEP;
-      lo = p[0];
-      hi = p[1];
-    }
+    if (cursor.act.has(nb)) cursor.act.load(j, nb, lo, hi);
     const u32 words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
     for (int i = 0; i < 8; ++i) op.act[nb][i] = words[i];
@@ -58,44 +84,13 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_ta
   });
 }
 
-}  // namespace glq
-
-extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
-glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
-  using namespace glq;
-  extern __shared__ __align__(16) uint4 matmul_shared[];
-  load_codebooks(matmul_shared);
-  wait_for_previous_kernel();  // u
-  __syncthreads();
-
-  const int lane = threadIdx.x & 31;
-  const int row_warp = (threadIdx.x >> 5) % MATMUL_WARPS;
-  const int k_warp = (threadIdx.x >> 5) / MATMUL_WARPS;
-  const int row_tile = blockIdx.y * MATMUL_WARPS + row_warp;
-  const bool active = row_tile < M_TILES;  // the last CTA may hang over the end; it still joins the barriers
-  const int batch_base = blockIdx.x * BATCH_TILES * 8;
-  const int k_first = blockIdx.z * K_TILES_PER_SPLIT + k_warp;
-  const int k_end = min(K_TILES, (int(blockIdx.z) + 1) * K_TILES_PER_SPLIT);
-  const int tiles = active && k_first < k_end ? (k_end - k_first + K_WARPS - 1) / K_WARPS : 0;
-  const u32 lane_table = shared_address(matmul_shared) + (lane % TABLE_COPIES) * 16;
-  const u32 e8p_table = lane_table;
-  const u32 e81b_table = lane_table + E81B_TABLE_OFFSET;
-
-  TileCursor cursor;
-  cursor.words = word_cursor(w, row_tile, k_first, lane);
-#pragma unroll
-  for (int nb = 0; nb < BATCH_TILES; ++nb) {
-    const int column = nb * 8 + (lane >> 2);
-    const int row = batch_base + column;
-    cursor.act[nb] = column < BATCH_BUCKET && row < batch
-                         ? reinterpret_cast<const uint4*>(u + size_t(row) * N_PAD + k_first * 64 + (lane & 3) * 16)
-                         : nullptr;
-  }
-
-  // A ring of PREFETCH + 1 slots, unrolled so that slot indices are constants: tile j is
-  // multiplied from slot j % RING while tile j + PREFETCH loads into the slot freed last.
+// The warp's `tiles` k-tiles into per-stage accumulators. A ring of PREFETCH + 1 slots,
+// unrolled so that slot indices are constants: tile j is multiplied from slot j % RING while
+// tile j + PREFETCH loads into the slot freed last.
+template <class Activations>
+__device__ __forceinline__ void multiply_tiles(const TileCursor<Activations>& cursor, int tiles, u32 e8p_table,
+                                               u32 e81b_table, float (&acc)[STAGES][BATCH_TILES][4]) {
   constexpr int RING = PREFETCH + 1;
-  float acc[STAGES][BATCH_TILES][4] = {};
   TileOperands ring[RING];
 #pragma unroll
   for (int p = 0; p < PREFETCH; ++p) {
@@ -110,10 +105,15 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
       }
     }
   }
-  let_next_kernel_start();  // late: the output transform's CTAs would take the space of later waves
+}
 
-  // z[nb][e]: row 2g + (e >> 1), batch column 8 nb + 2t + (e & 1) of this warp's tile and K part.
-  float z[BATCH_TILES][4];
+// z[nb][e] (row 2g + (e >> 1), batch column 8 nb + 2t + (e & 1) of the warp's row tile) of the
+// CTA's K part: the stages scaled in fp32, then the K_WARPS warps of a row tile added in shared
+// memory (`reduce`, (K_WARPS - 1) x MATMUL_WARPS x BATCH_TILES x 128 floats) in a fixed order.
+// Every thread of the CTA calls it; true for the warps (k_warp 0) that then hold the sum.
+__device__ __forceinline__ bool sum_k_warps(const Weights& w, const float (&acc)[STAGES][BATCH_TILES][4],
+                                            float (&z)[BATCH_TILES][4], float* reduce, int row_warp, int k_warp,
+                                            int lane) {
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
 #pragma unroll
@@ -126,7 +126,6 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
   }
   if constexpr (K_WARPS > 1) {
     // Lane-fastest layout: the stores and loads of a warp hit 32 different banks.
-    float* reduce = reinterpret_cast<float*>(reinterpret_cast<char*>(matmul_shared) + REDUCE_OFFSET);
     auto slot = [&](int kw, int nb, int e) {
       return reduce + ((((kw - 1) * MATMUL_WARPS + row_warp) * BATCH_TILES + nb) * 4 + e) * 32 + lane;
     };
@@ -138,7 +137,7 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
       }
     }
     __syncthreads();
-    if (k_warp > 0) return;
+    if (k_warp > 0) return false;
     for (int kw = 1; kw < K_WARPS; ++kw) {
 #pragma unroll
       for (int nb = 0; nb < BATCH_TILES; ++nb) {
@@ -147,5 +146,63 @@ glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partia
       }
     }
   }
-  if (active) store_partial(z, partial, row_tile, batch_base, batch, lane);
+  return k_warp == 0;
+}
+
+// Which row tile, K range and tables a thread works on.
+struct MatmulThread {
+  int lane, row_warp, k_warp, row_tile;
+  bool active;     // the last CTA may hang over the end; it still joins the barriers
+  int batch_base;  // first batch column of the CTA
+  int k_first;     // the warp's first k-tile
+  int tiles;       // how many it multiplies
+  u32 e8p_table, e81b_table;
+};
+
+__device__ __forceinline__ MatmulThread matmul_thread(const void* shared) {
+  MatmulThread t;
+  t.lane = threadIdx.x & 31;
+  t.row_warp = (threadIdx.x >> 5) % MATMUL_WARPS;
+  t.k_warp = (threadIdx.x >> 5) / MATMUL_WARPS;
+  t.row_tile = blockIdx.y * MATMUL_WARPS + t.row_warp;
+  t.active = t.row_tile < M_TILES;
+  t.batch_base = blockIdx.x * BATCH_TILES * 8;
+  t.k_first = blockIdx.z * K_TILES_PER_SPLIT + t.k_warp;
+  const int k_end = min(K_TILES, (int(blockIdx.z) + 1) * K_TILES_PER_SPLIT);
+  t.tiles = t.active && t.k_first < k_end ? (k_end - t.k_first + K_WARPS - 1) / K_WARPS : 0;
+  const u32 lane_table = shared_address(shared) + (t.lane % TABLE_COPIES) * 16;
+  t.e8p_table = lane_table;
+  t.e81b_table = lane_table + E81B_TABLE_OFFSET;
+  return t;
+}
+
+}  // namespace glq
+
+extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
+glq_matmul(glq::Weights w, const u16* __restrict__ u, float* __restrict__ partial, int batch) {
+  using namespace glq;
+  extern __shared__ __align__(16) uint4 matmul_shared[];
+  load_codebooks(matmul_shared);
+  wait_for_previous_kernel();  // u
+  __syncthreads();
+
+  const MatmulThread t = matmul_thread(matmul_shared);
+  TileCursor<GlobalActivations> cursor;
+  cursor.words = word_cursor(w, t.row_tile, t.k_first, t.lane);
+#pragma unroll
+  for (int nb = 0; nb < BATCH_TILES; ++nb) {
+    const int column = nb * 8 + (t.lane >> 2);
+    const int row = t.batch_base + column;
+    cursor.act.first[nb] = column < BATCH_BUCKET && row < batch
+                               ? reinterpret_cast<const uint4*>(u + size_t(row) * N_PAD + t.k_first * 64 + (t.lane & 3) * 16)
+                               : nullptr;
+  }
+  float acc[STAGES][BATCH_TILES][4] = {};
+  multiply_tiles(cursor, t.tiles, t.e8p_table, t.e81b_table, acc);
+  let_next_kernel_start();  // late: the output transform's CTAs would take the space of later waves
+
+  float z[BATCH_TILES][4];
+  float* reduce = reinterpret_cast<float*>(reinterpret_cast<char*>(matmul_shared) + CODEBOOK_BYTES);
+  const bool holds_sum = sum_k_warps(w, acc, z, reduce, t.row_warp, t.k_warp, t.lane);
+  if (holds_sum && t.active) store_partial(z, partial, t.row_tile, t.batch_base, batch, t.lane);
 }

@@ -67,6 +67,40 @@ __device__ __forceinline__ u32 load_streaming_u32(const void* p) {
   return v;
 }
 
+__device__ __forceinline__ void prefetch_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
+// Adds one to a counter other CTAs also count on, at GPU scope: what this thread (and, through a
+// CTA barrier before it, its CTA) wrote is visible to whoever sees the new count, and what the
+// others wrote before their counts is visible to this thread after it.
+__device__ __forceinline__ u32 count_arrival(u32* counter) {
+  u32 old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;" : "=r"(old) : "l"(counter) : "memory");
+  return old;
+}
+
+// Data other CTAs of the same kernel wrote: from L2, never a stale L1 line.
+__device__ __forceinline__ float4 load_l2_f32x4(const float4* p) {
+  float4 v;
+  asm volatile("ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p));
+  return v;
+}
+
+// Asynchronous copies (cp.async, sm_80 and newer): 16 bytes global -> shared, zero-filled past
+// `bytes`; they complete in commit groups, waited for oldest first. copy_async_16 reads through
+// L2 only (data each CTA reads once); copy_async_16_via_l1 through L1 (data every CTA reads,
+// such as the codebooks, which would otherwise crowd one L2 slice).
+__device__ __forceinline__ void copy_async_16(u32 shared, const void* global, u32 bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared), "l"(global), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void copy_async_16_via_l1(u32 shared, const void* global) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16;" ::"r"(shared), "l"(global) : "memory");
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int PENDING>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
+}
+
 // Programmatic dependent launch (HAS_PDL: sm_90 and newer). The runtime launches every kernel of
 // a forward but the first so that it may start while the one before it still runs
 // (runtime/linear.cpp). Such a kernel calls wait_for_previous_kernel() in every thread before it

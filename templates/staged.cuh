@@ -20,16 +20,6 @@ constexpr u32 CORE_BYTES = 128;
 constexpr u32 K_GROUP_STRIDE = CORE_BYTES;
 constexpr u32 COLUMN_GROUP_STRIDE = 8 * CORE_BYTES;
 
-// 16 bytes global -> shared, zero-filled past `bytes`.
-__device__ __forceinline__ void copy_async_16(u32 shared, const void* global, u32 bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared), "l"(global), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int PENDING>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(PENDING) : "memory");
-}
-
 // Copies k-tile `k_tile` of batch columns first_column .. + CTA_COLUMNS - 1 (zeros past
 // `batch`). Neighbouring threads take the two 16-byte halves of one 32-byte sector of a column.
 __device__ __forceinline__ void copy_activation_tile(const u16* u, int batch, int first_column, int k_tile,

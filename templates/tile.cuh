@@ -19,12 +19,19 @@ __device__ __forceinline__ u32 shared_address(const void* pointer) {
 }
 
 // Copies the codebooks the recipe uses into the start of dynamic shared memory, TABLE_COPIES
-// times each (decode.cuh); the caller synchronizes before decoding.
+// times each (decode.cuh); the caller synchronizes before decoding. ASYNC: by cp.async, in one
+// commit group the caller waits for first, so that the copies overlap whatever comes next.
+template <bool ASYNC = false>
 __device__ __forceinline__ void load_codebooks(uint4* shared) {
+  auto copy = [&](int index, const uint4* row) {
+    if constexpr (ASYNC) copy_async_16_via_l1(shared_address(shared + index), row);
+    else shared[index] = *row;
+  };
   for (int i = threadIdx.x; i < 256 * TABLE_COPIES; i += blockDim.x) {
-    if constexpr (HAS_E8P) shared[i] = E8P_ABS_HALVES[i >> TABLE_COPIES_LOG2];
-    if constexpr (HAS_E81B) shared[E81B_TABLE_OFFSET / 16 + i] = E81B_HALVES[i >> TABLE_COPIES_LOG2];
+    if constexpr (HAS_E8P) copy(i, E8P_ABS_HALVES + (i >> TABLE_COPIES_LOG2));
+    if constexpr (HAS_E81B) copy(E81B_TABLE_OFFSET / 16 + i, E81B_HALVES + (i >> TABLE_COPIES_LOG2));
   }
+  if constexpr (ASYNC) commit_copies();
 }
 
 // Where a lane's words start, in every stage: its word of tile (row_tile, k_tile).
@@ -53,6 +60,15 @@ __device__ __forceinline__ void load_words(const WordCursor& cursor, int step, u
     } else {
       words[s.value] = make_uint2(load_streaming_u32(static_cast<const u32*>(cursor.first[s.value]) + offset), 0);
     }
+  });
+}
+
+// Asks L2 for the lane's words of that tile, so that their later load does not wait on memory.
+template <int STRIDE_TILES>
+__device__ __forceinline__ void prefetch_words(const WordCursor& cursor, int step) {
+  static_for<STAGES>([&](auto s) {
+    const size_t bytes = stage_kind(s.value) == StageKind::e8p ? 8 : 4;
+    prefetch_to_l2(static_cast<const char*>(cursor.first[s.value]) + size_t(step) * STRIDE_TILES * 32 * bytes);
   });
 }
 

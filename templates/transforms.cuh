@@ -43,6 +43,50 @@ __device__ __forceinline__ void store_output(const glq::Weights& w, u16* y_row, 
   y_row[feature] = f32_to_act(result);
 }
 
+// SV * x for the 16 input columns from `column` (zero past IN_FEATURES).
+__device__ __forceinline__ void load_input16(const glq::Weights& w, const u16* x_row, int column, float (&v)[16]) {
+  if constexpr (IN_FEATURES % 8 == 0) {
+    // Rows start 16-byte aligned, and a run of 8 is wholly inside or wholly padding.
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int c = column + 8 * half;
+      uint4 packed = make_uint4(0, 0, 0, 0);
+      if (c < IN_FEATURES) packed = *reinterpret_cast<const uint4*>(x_row + c);
+      const uint4 packed_signs = *reinterpret_cast<const uint4*>(w.sv + c);
+      const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
+      const u32 signs[4] = {packed_signs.x, packed_signs.y, packed_signs.z, packed_signs.w};
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const int shift = 16 * (e & 1);
+        v[8 * half + e] = act_to_f32(u16(words[e >> 1] >> shift)) * f16_to_f32(u16(signs[e >> 1] >> shift));
+      }
+    }
+  } else {
+#pragma unroll
+    for (int e = 0; e < 16; ++e) v[e] = input_value(w, x_row, column + e);
+  }
+}
+
+// z of output rows `feature` .. + 15 for one batch row: the K_SPLIT partial sums added in a
+// fixed order, so every run gives the same bits. Read from L2: in glq_fused other CTAs wrote them.
+__device__ __forceinline__ void load_partial_sums16(const float* partial, int batch, int row, int feature,
+                                                    float (&v)[16]) {
+#pragma unroll
+  for (int e = 0; e < 16; ++e) v[e] = 0.0f;
+#pragma unroll
+  for (int part = 0; part < K_SPLIT; ++part) {
+    const float4* p = reinterpret_cast<const float4*>(partial + (size_t(part) * batch + row) * M_PAD + feature);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const float4 z = load_l2_f32x4(p + q);
+      v[4 * q] += z.x;
+      v[4 * q + 1] += z.y;
+      v[4 * q + 2] += z.z;
+      v[4 * q + 3] += z.w;
+    }
+  }
+}
+
 }  // namespace glq
 
 // Chunk pass of the input side: SV * x, then H over each chunk; u (fp16) when the chunk is its
@@ -56,26 +100,7 @@ glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u,
   const int log_chunk = IN_CHUNK_LOG2[blockIdx.x];
   const bool final_pass = IN_CHUNK_FINAL[blockIdx.x];
   const u16* x_row = x + size_t(blockIdx.y) * IN_FEATURES;
-  auto load16 = [&](int i, float (&v)[16]) {
-    const int column = offset + i;
-    if constexpr (IN_FEATURES % 8 == 0) {
-      // Rows start 16-byte aligned, and a run of 8 is wholly inside or wholly padding.
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int c = column + 8 * half;
-        uint4 packed = make_uint4(0, 0, 0, 0);
-        if (c < IN_FEATURES) packed = *reinterpret_cast<const uint4*>(x_row + c);
-        const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
-#pragma unroll
-        for (int e = 0; e < 8; ++e) {
-          v[8 * half + e] = act_to_f32(u16(words[e >> 1] >> (16 * (e & 1)))) * f16_to_f32(w.sv[c + e]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int e = 0; e < 16; ++e) v[e] = input_value(w, x_row, column + e);
-    }
-  };
+  auto load16 = [&](int i, float (&v)[16]) { load_input16(w, x_row, offset + i, v); };
   const size_t row_base = size_t(blockIdx.y) * N_PAD;
   auto store = [&](int i, float value) {
     if (final_pass) u[row_base + u_position(offset + i)] = f32_to_f16(value);
@@ -99,9 +124,8 @@ glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
       [&](int q, float value) { u[row_base + u_position(first + q * TRANSFORM_CHUNK)] = f32_to_f16(value); });
 }
 
-// Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results (added in a
-// fixed order, so every run gives the same bits), then H over each chunk; y = SU * . + bias
-// when the chunk is its whole block, else fp32 into `staged`.
+// Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results, then H over
+// each chunk; y = SU * . + bias when the chunk is its whole block, else fp32 into `staged`.
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __restrict__ y, float* __restrict__ staged,
                   int batch) {
@@ -113,22 +137,7 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
   const int log_chunk = OUT_CHUNK_LOG2[blockIdx.x];
   const bool final_pass = OUT_CHUNK_FINAL[blockIdx.x];
   const int row = blockIdx.y;
-  auto load16 = [&](int i, float (&v)[16]) {
-#pragma unroll
-    for (int e = 0; e < 16; ++e) v[e] = 0.0f;
-#pragma unroll
-    for (int part = 0; part < K_SPLIT; ++part) {
-      const float4* p = reinterpret_cast<const float4*>(partial + (size_t(part) * batch + row) * M_PAD + offset + i);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const float4 z = p[q];
-        v[4 * q] += z.x;
-        v[4 * q + 1] += z.y;
-        v[4 * q + 2] += z.z;
-        v[4 * q + 3] += z.w;
-      }
-    }
-  };
+  auto load16 = [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); };
   u16* y_row = y + size_t(row) * OUT_FEATURES;
   auto store = [&](int i, float value) {
     if (final_pass) store_output(w, y_row, offset + i, value);

@@ -17,9 +17,16 @@ using namespace glqjit;
 
 namespace {
 
-// Every module holds all six kernels, the strided passes included whether or not they are launched.
+// Every module holds these six kernels, the strided passes included whether or not they are
+// launched; kernel family 1's also glq_fused.
 const char* const kKernelNames[] = {"glq_input_chunks",  "glq_input_strided",  "glq_matmul",
                                     "glq_output_chunks", "glq_output_strided", "glq_repack_e81b"};
+
+std::vector<std::string> kernel_names(const std::string& variant) {
+  std::vector<std::string> names(std::begin(kKernelNames), std::end(kKernelNames));
+  if (variant.find("family=1 ") == 0) names.push_back("glq_fused");
+  return names;
+}
 
 struct CompileJob {
   LinearSpec spec;
@@ -39,8 +46,9 @@ struct CompileJob {
   }
 };
 
-// Every (arch, bpw) at buckets 1 (kernel family 1: family=2 with one batch tile), 16 (family 2)
-// and 256 (family 3); both dtypes, bias and the legacy single-block RHT on rotating subsets;
+// Every (arch, bpw) at buckets 1 (the default: family 1 for the padded 1000x5000 layer, family 2
+// for the others), 1 again with family=1 where its shared memory fits, 16 (family 2) and 256
+// (family 3); both dtypes, bias and the legacy single-block RHT on rotating subsets;
 // four shapes (out x in: 4096x4096, 11008x4096, 4096x11008, padded 1000x5000).
 std::vector<CompileJob> compile_matrix() {
   const LinearSpec shapes[] = {{4096, 4096, 2}, {4096, 11008, 2}, {11008, 4096, 2}, {5000, 1000, 2}};
@@ -59,6 +67,12 @@ std::vector<CompileJob> compile_matrix() {
         job.bucket = bucket;
         job.arch = parse_arch(arch_name);
         jobs.push_back(job);
+        const Variant fused =
+            variant_over_default("family=1", spec, bucket, job.arch, job.arch.typical_sm_count());
+        if (bucket == 1 && !variant_violation(spec, bucket, job.arch, fused)) {  // shared memory allowing
+          job.override_knobs = "family=1";
+          jobs.push_back(job);
+        }
       }
     }
   }
@@ -86,8 +100,8 @@ void compile_all(std::vector<CompileJob>& jobs) {
   });
 }
 
-// Every job compiled to an ELF cubin with one resource report per kernel; glq_matmul touches no
-// local memory; spills elsewhere are reported, not failed.
+// Every job compiled to an ELF cubin with one resource report per kernel; glq_matmul and
+// glq_fused touch no local memory; spills elsewhere are reported, not failed.
 void check_compiled(const std::vector<CompileJob>& jobs) {
   double slowest = 0;
   std::string spills;
@@ -97,7 +111,8 @@ void check_compiled(const std::vector<CompileJob>& jobs) {
     CHECK(job.cubin_bytes > 1000);
     CHECK(job.elf);
     slowest = std::max(slowest, job.ms);
-    for (const char* kernel : kKernelNames) {
+    const std::vector<std::string> names = kernel_names(job.variant);
+    for (const std::string& kernel : names) {
       INFO(kernel);
       const auto found = std::find_if(job.resources.begin(), job.resources.end(),
                                       [&](const KernelResources& r) { return r.name == kernel; });
@@ -107,7 +122,7 @@ void check_compiled(const std::vector<CompileJob>& jobs) {
       CHECK(found->registers > 0);
       CHECK(found->registers <= 255);
       CHECK(found->shared_bytes <= 48 * 1024);  // static shared memory limit
-      if (std::string(kernel) == "glq_matmul") {
+      if (kernel == "glq_matmul" || kernel == "glq_fused") {
         // The hot loop must not touch local memory.
         CHECK(found->spill_store_bytes == 0);
         CHECK(found->spill_load_bytes == 0);
@@ -118,7 +133,7 @@ void check_compiled(const std::vector<CompileJob>& jobs) {
                   std::to_string(found->spill_load_bytes) + " bytes spilled (store/load)";
       }
     }
-    CHECK(job.resources.size() == std::size(kKernelNames));
+    CHECK(job.resources.size() == names.size());
   }
   WARN("slowest compile: " << slowest << " ms");
   if (!spills.empty()) WARN("spills reported, not failed:" << spills);
@@ -128,13 +143,15 @@ void check_compiled(const std::vector<CompileJob>& jobs) {
 
 TEST_CASE("NVRTC compiles every kernel family for every architecture and bpw", "[nvrtc][slow]") {
   std::vector<CompileJob> jobs = compile_matrix();
-  REQUIRE(jobs.size() == 6 * 7 * 3);
+  REQUIRE(jobs.size() > 6 * 7 * 3 + 30);
   compile_all(jobs);
   check_compiled(jobs);
-  // The buckets ran the families they stand for: family 2 below bucket 64, family 3 from it.
+  // The buckets ran the families they stand for: family 1 where named and by default at bucket 1
+  // for the layer of small Hadamard blocks, family 3 from bucket 64, family 2 otherwise.
   for (const CompileJob& job : jobs) {
     INFO(job.name());
-    CHECK(job.variant.find(job.bucket >= 64 ? "family=3 " : "family=2 ") == 0);
+    const bool fused = job.bucket == 1 && (!job.override_knobs.empty() || (job.spec.in_features == 5000 && !job.spec.legacy_single_block));
+    CHECK(job.variant.find(job.bucket >= 64 ? "family=3 " : fused ? "family=1 " : "family=2 ") == 0);
     if (job.bucket == 1) CHECK(job.variant.find(" batch_tiles=1 ") != std::string::npos);
   }
 }

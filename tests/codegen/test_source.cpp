@@ -27,9 +27,9 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("the embedded templates are the files in templates/, byte for byte, in include order", "[source]") {
-  const std::vector<std::string> order = {"prelude.cuh",      "hadamard.cuh",   "decode.cuh",         "tile.cuh",
-                                          "transforms.cuh",   "matmul.cuh",     "staged.cuh",         "staged_mma.cuh",
-                                          "staged_wgmma.cuh", "matmul_staged.cuh", "repack.cuh"};
+  const std::vector<std::string> order = {"prelude.cuh",      "hadamard.cuh",      "decode.cuh",     "tile.cuh",
+                                          "transforms.cuh",   "matmul.cuh",        "matmul_fused.cuh", "staged.cuh",
+                                          "staged_mma.cuh",   "staged_wgmma.cuh",  "matmul_staged.cuh", "repack.cuh"};
   REQUIRE(template_files().size() == order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     INFO(order[i]);
@@ -76,22 +76,25 @@ TEST_CASE("the generated source holds the specialization and every template of i
     INFO(line);
     CHECK(contains(k.source, line));
   }
-  // The tables of the old one-CTA-per-block transforms are gone.
+  // Family 2 has neither family 1's whole-block tables nor the old one-CTA-per-block transforms.
   for (const char* gone : {"IN_BLOCK_OFFSET", "IN_BLOCK_LOG2", "OUT_BLOCK_OFFSET", "OUT_BLOCK_LOG2",
                            "glq_input_transform", "glq_output_transform"}) {
     INFO(gone);
     CHECK_FALSE(contains(k.source, gone));
   }
-  // Every shared template, and each family's own: family 2 matmul.cuh, family 3 its kernel over
-  // staged.cuh with the multiply of wgmma or of mma.sync.
+  // Every shared template, and each family's own: family 2 matmul.cuh, family 1 matmul_fused.cuh
+  // over it, family 3 its kernel over staged.cuh with the multiply of wgmma or of mma.sync.
   const Variant staged = parse_variant("family=3 wgmma=1 warps=8 k_warps=1 batch_tiles=8");
   const GeneratedKernel wgmma = generate_kernel(spec, staged, 64, parse_arch("sm_90a"));
   const GeneratedKernel mma = generate_kernel(spec, parse_variant("wgmma=0", staged), 64, parse_arch("sm_86"));
+  const GeneratedKernel fused = generate_kernel(spec, parse_variant("family=1 warps=2 k_warps=8"), 1, parse_arch("sm_90a"));
   const std::set<std::string_view> family3 = {"staged.cuh", "staged_mma.cuh", "staged_wgmma.cuh", "matmul_staged.cuh"};
   for (const TemplateFile& file : template_files()) {
     INFO(file.name);
-    const bool shared = file.name != "matmul.cuh" && !family3.count(file.name);
+    const bool shared = file.name != "matmul.cuh" && file.name != "matmul_fused.cuh" && !family3.count(file.name);
     CHECK(contains(k.source, std::string(file.text)) == (shared || file.name == "matmul.cuh"));
+    CHECK(contains(fused.source, std::string(file.text)) ==
+          (shared || file.name == "matmul.cuh" || file.name == "matmul_fused.cuh"));
     CHECK(contains(wgmma.source, std::string(file.text)) == (shared || (family3.count(file.name) && file.name != "staged_mma.cuh")));
     CHECK(contains(mma.source, std::string(file.text)) == (shared || (family3.count(file.name) && file.name != "staged_wgmma.cuh")));
   }

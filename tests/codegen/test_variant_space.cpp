@@ -50,17 +50,26 @@ TEST_CASE("the default variant is legal for every spec, bucket and architecture"
         CHECK_FALSE(variant_violation(spec, bucket, arch, v).has_value());
         CHECK_NOTHROW(check_variant(spec, bucket, arch, v));
         CHECK(8 * v.batch_tiles <= std::max(8, bucket));
-        // The heuristic's shape: CTAs of 8 warps, conflict-free tables unless two codebooks
-        // share the space, and at least 4 k-tiles per warp wherever K is split.
-        CHECK(v.warps * v.k_warps == 8);
+        // Kernel family 1 at bucket 1 for layers of small Hadamard blocks, family 3 from bucket
+        // 64 (with warpgroup MMAs where the architecture has them), family 2 between.
+        const Geometry g = spec.geometry();
+        const bool small_blocks = *std::max_element(g.out_blocks.begin(), g.out_blocks.end()) <= 2048 &&
+                                  *std::max_element(g.in_blocks.begin(), g.in_blocks.end()) <= 4096;
+        CHECK(v.family == (bucket >= 64 ? 3 : bucket == 1 && small_blocks ? 1 : 2));
+        CHECK(v.wgmma == int(arch.has_wgmma() && bucket >= 64));
+        // The heuristic's shape: CTAs of 8 warps (family 1: 16), conflict-free tables unless two
+        // codebooks share the space, and at least 4 k-tiles per warp wherever K is split.
+        CHECK(v.warps * v.k_warps == (v.family == 1 ? 16 : 8));
         if (v.ctas_per_sm < 2) CHECK(v.table_copies == (has_e81b(spec) ? 4 : 8));
         CHECK(v.transform_threads == 128);
-        // Kernel family 3 from bucket 64, with warpgroup MMAs where the architecture has them.
-        CHECK(v.family == (bucket >= 64 ? 3 : 2));
-        CHECK(v.wgmma == int(arch.has_wgmma() && bucket >= 64));
-        // Two CTAs per SM only with wgmma (the mma.sync multiply spills at 128 registers); family
-        // 2 leaves registers to ptxas except where it would spill (sm_100a, sm_120, 3-4 stages).
-        if (v.ctas_per_sm == 2) CHECK(v.wgmma == 1);
+        // Two CTAs per SM only with wgmma (the mma.sync multiply spills at 128 registers) and in
+        // family 1 on sm_90 with one stage, fp16 and no bias (64 registers); family 2 leaves
+        // registers to ptxas except where it would spill (sm_100a, sm_120, 3-4 stages).
+        if (v.ctas_per_sm == 2) {
+          CHECK((v.wgmma == 1 || (v.family == 1 && arch.major == 9 && spec.recipe().stages.size() == 1 &&
+                                  spec.dtype == DType::f16 && !spec.has_bias)));
+        }
+        if (v.family == 1) CHECK(v.ctas_per_sm >= 1);
         if (v.family == 2) CHECK(v.ctas_per_sm == int(arch.major >= 10 && spec.recipe().stages.size() >= 3));
         if (v.family == 3) CHECK(v.ctas_per_sm >= 1);
         if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
@@ -78,7 +87,7 @@ TEST_CASE("the default variant serves the largest batch bucket where the partial
   CHECK(v.k_split == 1);
   CHECK(8 * v.batch_tiles <= 65536);
   CHECK_FALSE(variant_violation(narrow, 65536, arch, v).has_value());
-  CHECK(make_launch_plan(narrow, v).partial_bytes(65536) == size_t(512) << 20);
+  CHECK(make_launch_plan(narrow, v, 65536).partial_bytes(65536) == size_t(512) << 20);
 }
 
 TEST_CASE("the default variant splits K to fill the SMs", "[variant_space]") {
@@ -172,7 +181,7 @@ TEST_CASE("variants that break a limit are invalid_argument errors naming the kn
     INFO(edge);
     CHECK_NOTHROW(check_variant(spec4, 1, arch, with(edge)));
     const Variant v = with(edge);
-    CHECK(make_launch_plan(spec4, v).matmul.threads == unsigned(32 * v.warps * v.k_warps));
+    CHECK(make_launch_plan(spec4, v, 1).matmul.threads == unsigned(32 * v.warps * v.k_warps));
   }
   // table_copies: 1, 2, 4 or 8.
   GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, with("table_copies=3")), Status::invalid_argument,
@@ -279,8 +288,8 @@ TEST_CASE("kernel family 3 has its own limits, each an invalid_argument naming t
                     "ctas_per_sm=3", "0 (ptxas's choice), 1 or 2");
   GLQ_REQUIRE_ERROR(check_variant(spec4, 1, arch, variant_of("ctas_per_sm=-1")), Status::invalid_argument,
                     "ctas_per_sm=-1");
-  CHECK(make_launch_plan(spec4, ok).matmul.threads == 256u);
-  CHECK(make_launch_plan(spec4, ok).matmul_grid(200).x == 2u);
+  CHECK(make_launch_plan(spec4, ok, 256).matmul.threads == 256u);
+  CHECK(make_launch_plan(spec4, ok, 256).matmul_grid(200).x == 2u);
 }
 
 // The matmul's dynamic shared memory: 256 rows x table_copies x 16 bytes per codebook the
@@ -297,7 +306,7 @@ TEST_CASE("matmul shared memory counts the codebooks and the K_WARPS reduction",
   CHECK(matmul_shared_bytes(one, variant_of("table_copies=1 warps=1 k_warps=32 batch_tiles=8")) ==
         256u * 16 + 31u * 8 * 4 * 32 * 4);
   const Variant v = variant_of("table_copies=4 warps=8 k_warps=4");
-  CHECK(make_launch_plan(LinearSpec{4096, 4096, 3}, v).matmul.dynamic_shared_bytes == matmul_shared_bytes(two, v));
+  CHECK(make_launch_plan(LinearSpec{4096, 4096, 3}, v, 1).matmul.dynamic_shared_bytes == matmul_shared_bytes(two, v));
 }
 
 TEST_CASE("a matmul CTA must fit an SM's registers and shared memory", "[variant_space][errors]") {
@@ -353,8 +362,8 @@ TEST_CASE("the largest Hadamard block limits the shape on every architecture ali
   const LinearSpec deep{57344, 8192, 2};
   // A block of 32768 used to need 136 KiB of shared memory and failed on sm_86/sm_89/sm_120;
   // chunked, it needs one chunk's (2048 + 128) fp32.
-  REQUIRE(make_launch_plan(wide, Variant{}).output_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
-  REQUIRE(make_launch_plan(deep, Variant{}).input_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  REQUIRE(make_launch_plan(wide, Variant{}, 1).output_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
+  REQUIRE(make_launch_plan(deep, Variant{}, 1).input_chunks.dynamic_shared_bytes == (2048 + 128) * 4);
   for (const Arch& arch : supported_archs()) {
     INFO(arch.name());
     CHECK_NOTHROW(default_variant(wide, 1, arch, arch.typical_sm_count()));
@@ -459,7 +468,7 @@ TEST_CASE("the launch plan follows the geometry and the variant", "[launch]") {
   const LinearSpec spec{4096, 11008, 3};  // in blocks 4096; out blocks 8192, 2048, 512, 256
   const Variant v = variant_of("warps=8 k_warps=2 k_split=4 batch_tiles=2 prefetch=2 table_copies=4 "
                                "transform_threads=512");
-  const LaunchPlan plan = make_launch_plan(spec, v);
+  const LaunchPlan plan = make_launch_plan(spec, v, 32);
   CHECK(plan.n_pad == 4096);
   CHECK(plan.m_pad == 11008);
   CHECK(plan.m_tiles == 688);
@@ -516,12 +525,12 @@ TEST_CASE("the launch plan follows the geometry and the variant", "[launch]") {
   CHECK(plan.workspace_bytes(20) == plan.activation_bytes(20) + plan.input_staged_bytes(20) +
                                         plan.partial_bytes(20) + plan.output_staged_bytes(20));
   // A partial last CTA: 688 row tiles over 32 per CTA.
-  CHECK(make_launch_plan(spec, parse_variant("warps=32 k_warps=1", v)).matmul_grid(1).y == 22);
+  CHECK(make_launch_plan(spec, parse_variant("warps=32 k_warps=1", v), 32).matmul_grid(1).y == 22);
 }
 
 TEST_CASE("a launch plan without blocks above a chunk has no strided passes", "[launch]") {
   // 2048 in (one block of 2048), 1024 out (one block of 1024): every chunk is final.
-  const LaunchPlan plan = make_launch_plan(LinearSpec{2048, 1024, 2}, variant_of("k_split=2"));
+  const LaunchPlan plan = make_launch_plan(LinearSpec{2048, 1024, 2}, variant_of("k_split=2"), 1);
   CHECK(plan.in_chunk_count == 1);
   CHECK(plan.out_chunk_count == 1);
   CHECK(plan.in_strided_columns == 0);
@@ -543,7 +552,7 @@ TEST_CASE("a launch plan without blocks above a chunk has no strided passes", "[
 
   // Mixed: 5000 in pads to 5056 = 4096 + 512 + 256 + 128 + 64 (strided); 1000 out pads to
   // 1008 = 512 + ... + 16 (not).
-  const LaunchPlan mixed = make_launch_plan(LinearSpec{5000, 1000, 2}, Variant{});
+  const LaunchPlan mixed = make_launch_plan(LinearSpec{5000, 1000, 2}, Variant{}, 1);
   CHECK(mixed.in_chunk_count == 2 + 4);
   CHECK(mixed.out_chunk_count == 6);
   CHECK(mixed.input_strided.name == "glq_input_strided");

@@ -52,6 +52,30 @@ std::vector<LayerCase> family3_cases() {
   return cases;
 }
 
+// Family 1 in the corners its defaults avoid: uneven K splits whose slices straddle input
+// Hadamard blocks (14336 = 8192 + 4096 + 2048 inputs in three slices), several batch chunks
+// counting in at one output block (bucket 16 with one batch tile), two and four batch tiles,
+// one warp per row tile, row groups wider than the small output blocks they cover (2080 rows =
+// 2048 + 32), a legacy single block, bpw 2-8, both dtypes.
+std::vector<LayerCase> family1_cases() {
+  auto corner = [](const char* knobs) { return parse_variant(knobs, Variant{.family = 1, .table_copies = 4}); };
+  const std::map<int, Variant> variants = {{1, corner("warps=1 k_warps=8 k_split=3 prefetch=1")},
+                                           {2, corner("warps=8 k_warps=1 k_split=2 prefetch=4")},
+                                           {4, corner("warps=4 k_warps=2 k_split=1 batch_tiles=1")},
+                                           {16, corner("warps=2 k_warps=4 k_split=2 batch_tiles=1")},
+                                           {32, corner("warps=2 k_warps=4 k_split=1 batch_tiles=4 prefetch=1")}};
+  const std::vector<int> batches = {1, 2, 3, 13, 16, 17, 32};
+  const std::vector<int> up_to_16 = {1, 2, 3, 13, 16};  // 32 rows of a wide input exceed shared memory
+  std::vector<LayerCase> cases;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int bpw = 2; bpw <= 8; ++bpw) cases.push_back({{1000, 2080, bpw, dtype, true, false}, batches, variants});
+    cases.push_back({{14336, 4096, 2, dtype, false, false}, up_to_16, variants});
+    cases.push_back({{4096, 1024, 3, dtype, false, false}, up_to_16, variants});
+    cases.push_back({{1000, 2080, 4, dtype, true, true}, batches, variants});
+  }
+  return cases;
+}
+
 std::vector<LayerCase> correctness_cases() {
   const std::vector<int> batches = {1, 2, 3, 8, 17, 64, 256};
   struct Shape {

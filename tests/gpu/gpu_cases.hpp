@@ -23,6 +23,9 @@ std::vector<LayerCase> correctness_cases();
 // Kernel family 3 with variants its defaults do not pick, and its defaults on two large shapes:
 // with the mma.sync multiply, and again with wgmma where the GPU has it.
 std::vector<LayerCase> family3_cases();
+// Kernel family 1 with variants its defaults do not pick (K slices across input blocks,
+// several batch chunks, wide row groups, a legacy single block), bpw 2-8, both dtypes.
+std::vector<LayerCase> family1_cases();
 
 // Compiles (or finds) every kernel set the cases need, in parallel, into the context's store, so
 // that a test does not compile them one by one as it goes.

@@ -90,15 +90,19 @@ void check_against_reference(const LayerCase& c, uint64_t seed, std::mt19937_64&
               options.max_batch, c.variants.empty() ? "" : " (chosen variants)");
 }
 
+// Cases against the reference, their kernels compiled first, on fresh random layers.
+void check_cases(const char* what, const std::vector<LayerCase>& cases) {
+  prewarm_store(cases);
+  const uint64_t seed = fresh_seed();
+  std::printf("%s seed %llu\n", what, static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  for (const LayerCase& c : cases) check_against_reference(c, seed, rng);
+}
+
 }  // namespace
 
 TEST_CASE("every kernel set matches the fp64 reference within FORMAT.md section 8", "[gpu][correctness]") {
-  const uint64_t seed = fresh_seed();
-  std::printf("correctness seed %llu\n", static_cast<unsigned long long>(seed));
-  std::mt19937_64 rng(seed);
-  const std::vector<LayerCase> cases = correctness_cases();
-  prewarm_store(cases);
-  for (const LayerCase& c : cases) check_against_reference(c, seed, rng);
+  check_cases("correctness", correctness_cases());
 }
 
 TEST_CASE("kernel family 3 matches the fp64 reference in the corners of its variants", "[gpu][correctness][family3]") {
@@ -106,12 +110,11 @@ TEST_CASE("kernel family 3 matches the fp64 reference in the corners of its vari
     std::printf("family 3 checked with mma.sync only: %s has no warpgroup MMAs (sm_90a only)\n",
                 context().device().arch.name().c_str());
   }
-  const std::vector<LayerCase> cases = family3_cases();
-  prewarm_store(cases);
-  const uint64_t seed = fresh_seed();
-  std::printf("family 3 seed %llu\n", static_cast<unsigned long long>(seed));
-  std::mt19937_64 rng(seed);
-  for (const LayerCase& c : cases) check_against_reference(c, seed, rng);
+  check_cases("family 3", family3_cases());
+}
+
+TEST_CASE("kernel family 1 matches the fp64 reference in the corners of its variants", "[gpu][correctness][family1]") {
+  check_cases("family 1", family1_cases());
 }
 
 TEST_CASE("three forwards give bitwise identical outputs", "[gpu][determinism]") {

@@ -1,0 +1,124 @@
+// Kernel family 1: the whole forward of a small batch in one launch, glq_fused.
+//
+// Five dependent kernels cost about 10 us of fixed time per layer at batch 1 (kernel-notes v8),
+// more than a 4096x4096 layer takes to read at 2 bpw. So each CTA of glq_fused
+//   1. fills its codebooks and asks L2 for its first weight tiles, which need nothing from the
+//      kernel before it (it may start early: programmatic dependent launch);
+//   2. computes the slice of u = H_n (SV * x) its K range needs, for its batch columns, into
+//      shared memory: every input Hadamard block that overlaps the slice, whole;
+//   3. runs glq_matmul's loop (matmul.cuh) over that slice and writes its partial sums;
+//   4. counts itself in at every output Hadamard block its rows touch; the CTA that arrives last
+//      at a block adds the block's K_SPLIT partial sums in a fixed order and applies H_m, SU and
+//      the bias: the output transform of that block, with no other CTA waiting on it.
+// The sums are the same, in the same order, as the five-kernel forward's, so both give the
+// same bits and every run does.
+//
+// Dynamic shared memory: the codebooks, the u slice (FUSED_ROWS rows of U_ROW_BYTES), then one
+// region that is first the Hadamard scratch of the input side, then the K_WARPS reduction, then
+// the scratch of the output side; then a word of flags.
+
+namespace glq {
+
+// How many CTAs add partial sums to output block b: every batch chunk and K part of each row
+// group that overlaps it.
+__device__ __forceinline__ int arrivals_expected(int block) {
+  constexpr int rows_per_cta = 16 * MATMUL_WARPS;
+  const int first = OUT_BLOCK_OFFSET[block];
+  const int last = first + (1 << OUT_BLOCK_LOG2[block]) - 1;
+  return int(gridDim.x) * K_SPLIT * (last / rows_per_cta - first / rows_per_cta + 1);
+}
+
+// u of the CTA's batch columns [batch_base, batch_base + FUSED_ROWS) and input columns
+// [first_column, first_column + U_COLUMNS), as fp16, u_shared[row][column - first_column].
+__device__ __forceinline__ void transform_input_slice(const Weights& w, const u16* x, int batch, int batch_base,
+                                                      int first_column, u16* u_shared, float* scratch) {
+  for (int b = 0; b < IN_BLOCKS; ++b) {
+    const int offset = IN_BLOCK_OFFSET[b];
+    const int log_block = IN_BLOCK_LOG2[b];
+    if (offset >= first_column + U_COLUMNS || offset + (1 << log_block) <= first_column) continue;
+    for (int r = 0; r < FUSED_ROWS && batch_base + r < batch; ++r) {
+      const u16* x_row = x + size_t(batch_base + r) * IN_FEATURES;
+      u16* u_row = u_shared + r * (U_ROW_BYTES / 2);
+      hadamard_block(
+          scratch, log_block, [&](int i, float (&v)[16]) { load_input16(w, x_row, offset + i, v); },
+          [&](int i, float value) {
+            const int column = offset + i - first_column;
+            if (column >= 0 && column < U_COLUMNS) u_row[column] = f32_to_f16(value);
+          });
+    }
+  }
+}
+
+// The output side of block b for every batch row, from the partial sums of all CTAs.
+__device__ __forceinline__ void transform_output_block(const Weights& w, const float* partial, u16* y, int batch,
+                                                       int b, float* scratch) {
+  const int offset = OUT_BLOCK_OFFSET[b];
+  for (int row = 0; row < batch; ++row) {
+    u16* y_row = y + size_t(row) * OUT_FEATURES;
+    hadamard_block(
+        scratch, OUT_BLOCK_LOG2[b], [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); },
+        [&](int i, float value) { store_output(w, y_row, offset + i, value); });
+  }
+}
+
+}  // namespace glq
+
+// workspace: OUT_BLOCKS arrival counters (zero between forwards), then from byte ARRIVAL_BYTES
+// the partial sums, fp32 [K_SPLIT][batch][M_PAD].
+extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
+glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* __restrict__ workspace, int batch) {
+  using namespace glq;
+  extern __shared__ __align__(16) uint4 matmul_shared[];
+  char* shared = reinterpret_cast<char*>(matmul_shared);
+  u32& last_arrivals = *reinterpret_cast<u32*>(shared + FLAGS_OFFSET);  // bit b: this CTA transforms output block b
+  u16* u_shared = reinterpret_cast<u16*>(shared + U_OFFSET);
+  float* scratch = reinterpret_cast<float*>(shared + SCRATCH_OFFSET);
+  u32* arrivals = reinterpret_cast<u32*>(workspace);
+  float* partial = reinterpret_cast<float*>(workspace + ARRIVAL_BYTES);
+
+  const MatmulThread t = matmul_thread(matmul_shared);
+  TileCursor<SharedActivations> cursor;
+  cursor.words = word_cursor(w, t.row_tile, t.k_first, t.lane);
+  load_codebooks<true>(matmul_shared);
+  for (int p = 0; p < PREFETCH && p < t.tiles; ++p) prefetch_words<K_WARPS>(cursor.words, p);
+  wait_for_previous_kernel();  // x, and the previous forward done with the workspace
+
+  const int cta_k_first = blockIdx.z * K_TILES_PER_SPLIT;
+  transform_input_slice(w, x, batch, t.batch_base, cta_k_first * 64, u_shared, scratch);
+  wait_copies<0>();
+  __syncthreads();  // the codebooks and u in shared memory
+#pragma unroll
+  for (int nb = 0; nb < BATCH_TILES; ++nb) {
+    const int column = nb * 8 + (t.lane >> 2);
+    cursor.act.present[nb] = column < FUSED_ROWS && t.batch_base + column < batch;
+    cursor.act.first[nb] = shared_address(u_shared) + column * U_ROW_BYTES +
+                           ((t.k_first - cta_k_first) * 64 + (t.lane & 3) * 16) * 2;
+  }
+  float acc[STAGES][BATCH_TILES][4] = {};
+  multiply_tiles(cursor, t.tiles, t.e8p_table, t.e81b_table, acc);
+  let_next_kernel_start();
+
+  float z[BATCH_TILES][4];
+  const bool holds_sum = sum_k_warps(w, acc, z, scratch, t.row_warp, t.k_warp, t.lane);
+  if (holds_sum && t.active) store_partial(z, partial, t.row_tile, t.batch_base, batch, t.lane);
+  __syncthreads();  // every partial sum of this CTA is stored
+
+  if (threadIdx.x == 0) {
+    const int first_row = blockIdx.y * 16 * MATMUL_WARPS;
+    const int end_row = min(M_PAD, first_row + 16 * MATMUL_WARPS);
+    u32 last = 0;
+    for (int b = 0; b < OUT_BLOCKS; ++b) {
+      const int offset = OUT_BLOCK_OFFSET[b];
+      if (offset >= end_row || offset + (1 << OUT_BLOCK_LOG2[b]) <= first_row) continue;
+      if (count_arrival(arrivals + b) == u32(arrivals_expected(b) - 1)) {
+        arrivals[b] = 0;  // for the next forward: every other CTA of this block has counted
+        last |= 1u << b;
+      }
+    }
+    last_arrivals = last;
+  }
+  __syncthreads();
+  for (int b = 0; b < OUT_BLOCKS; ++b) {
+    if (last_arrivals & (1u << b)) transform_output_block(w, partial, y, batch, b, scratch);
+  }
+}
