@@ -10,8 +10,9 @@ namespace glqjit {
 struct Variant {
   // 1: templates/matmul_fused.cuh, family 2's multiply with both transforms inside, the whole
   // forward in one kernel (small batches). 2: templates/matmul.cuh, mma.sync straight from the
-  // compressed weights, between transform kernels (small batches). 3: templates/matmul_staged.cuh, activation
-  // tiles staged in shared memory so that a weight is decoded once per 64 or 128 batch columns.
+  // compressed weights, between transform kernels (small batches). 3:
+  // templates/matmul_staged.cuh, activation tiles staged in shared memory so that a weight is
+  // decoded once per 64 or 128 batch columns.
   int family = 2;
   int wgmma = 0;          // family 3's multiply: 1 warpgroup MMAs (sm_90a only), 0 mma.sync
   int warps = 4;          // 16-row tiles per matmul CTA (family 3: 4 or 8, whole warpgroups)
