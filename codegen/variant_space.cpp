@@ -261,18 +261,18 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
   return v;
 }
 
-// Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of 16 warps, two
-// per SM where their shared memory fits and 64 registers a thread hold them without spills (one
-// stage, fp16, no bias, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16, and on
-// sm_80), so that as many warps stay resident as with family 2's smaller CTAs; as few warps per row tile
-// (and CTAs along K) as still give about every SM its CTAs. Each CTA transforms the input
-// blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
+// Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of kFusedCtaWarps
+// warps, two per SM where their shared memory fits and 64 registers a thread hold them without
+// spills (one stage, fp16, no bias, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16,
+// and on sm_80), so that as many warps stay resident as with family 2's smaller CTAs; as few
+// warps per row tile (and CTAs along K) as still give about every SM its CTAs. Each CTA
+// transforms the input blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
+constexpr int kFusedCtaWarps = 16;
 Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
-  constexpr int kCtaWarps = 16;
   Variant v = default_direct_variant(spec, batch_bucket, arch, sm_count);
   v.family = 1;
   v.k_warps = 1;
-  v.warps = kCtaWarps;
+  v.warps = kFusedCtaWarps;
   const bool fits_two = arch.ctas_fitting_shared_memory(fused_layout(spec, v, batch_bucket).bytes) >= 2;
   const bool fits_64_registers =
       arch.major == 9 && spec.recipe().stages.size() == 1 && spec.dtype == DType::f16 && !spec.has_bias;
@@ -281,11 +281,11 @@ Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Ar
   const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
   const int64_t wanted_ctas = (int64_t(sm_count) * v.ctas_per_sm * 9 + 9) / 10;
   // More warps per row tile only while each keeps kMinTilesPerWarp k-tiles.
-  for (v.k_warps = 1; v.k_warps < kCtaWarps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
-    const int64_t row_groups = (plan.m_tiles + kCtaWarps / v.k_warps - 1) / (kCtaWarps / v.k_warps);
+  for (v.k_warps = 1; v.k_warps < kFusedCtaWarps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
+    const int64_t row_groups = (plan.m_tiles + kFusedCtaWarps / v.k_warps - 1) / (kFusedCtaWarps / v.k_warps);
     if (row_groups * batch_chunks >= wanted_ctas) break;
   }
-  v.warps = kCtaWarps / v.k_warps;
+  v.warps = kFusedCtaWarps / v.k_warps;
   const int64_t ctas = (plan.m_tiles + v.warps - 1) / v.warps * batch_chunks;
   v.k_split = int(std::clamp<int64_t>((wanted_ctas + ctas - 1) / ctas, 1,
                                       std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
@@ -350,12 +350,13 @@ std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, co
       }
     }
   }
+  // Family 1 in CTAs of its default's size, as the default splits them.
   const Variant fused = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::fused);
-  for (int k_warps : {1, 2, 4, 8}) {
+  for (int k_warps : {1, 2, 4, 8, 16}) {
     for (int k_split : {fused.k_split / 2, fused.k_split, fused.k_split * 2}) {
       for (int batch_tiles : {1, 2, 4}) {
         for (int prefetch : {1, 2, 4}) {
-          add({.family = 1, .wgmma = 0, .warps = 8 / k_warps, .k_warps = k_warps, .k_split = k_split,
+          add({.family = 1, .wgmma = 0, .warps = kFusedCtaWarps / k_warps, .k_warps = k_warps, .k_split = k_split,
                .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = fused.ctas_per_sm,
                .table_copies = fused.table_copies, .transform_threads = fused.transform_threads});
         }

@@ -244,27 +244,6 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   const LaunchPlan& plan = bucket.plan;
   const uint64_t rows = uint64_t(batch);
   const bool has_pdl = context_.device().arch.major >= 9;
-  if (plan.fused) {
-    // One kernel, which waits for the work before it on the stream only once its codebooks are
-    // in shared memory and its first weights asked for (templates/matmul_fused.cuh).
-    ForwardCalls forward;
-    KernelCall& call = forward.calls[forward.count++];
-    call.function = bucket.matmul;
-    call.grid = plan.matmul_grid(batch);
-    call.threads = plan.matmul.threads;
-    call.shared_bytes = plan.matmul.dynamic_shared_bytes;
-    call.weights = kernel_weights_;
-    call.args = {x, y, workspace_, rows};
-    call.arg_count = 4;
-    call.reads_x = call.writes_y = true;
-    call.y_arg = 1;
-    call.overlaps_previous = has_pdl;
-    return forward;
-  }
-  const CUdeviceptr u = workspace_ + plan.arrival_bytes();
-  const CUdeviceptr input_staged = u + plan.activation_bytes(batch);
-  const CUdeviceptr partial = input_staged + plan.input_staged_bytes(batch);
-  const CUdeviceptr output_staged = partial + plan.partial_bytes(batch);
   ForwardCalls forward;
   auto add = [&](CUfunction function, Dim3 grid, const KernelLaunch& launch, bool takes_weights,
                  std::initializer_list<uint64_t> args) -> KernelCall& {
@@ -278,6 +257,19 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
     for (uint64_t arg : args) call.args[call.arg_count++] = arg;
     return call;
   };
+  if (plan.fused) {
+    // One kernel, which waits for the work before it on the stream only once its codebooks are
+    // in shared memory and its first weights asked for (templates/matmul_fused.cuh).
+    KernelCall& call = add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {x, y, workspace_, rows});
+    call.reads_x = call.writes_y = true;
+    call.y_arg = 1;
+    call.overlaps_previous = has_pdl;
+    return forward;
+  }
+  const CUdeviceptr u = workspace_ + plan.arrival_bytes();
+  const CUdeviceptr input_staged = u + plan.activation_bytes(batch);
+  const CUdeviceptr partial = input_staged + plan.input_staged_bytes(batch);
+  const CUdeviceptr output_staged = partial + plan.partial_bytes(batch);
   add(bucket.input_chunks, plan.input_chunks_grid(batch), plan.input_chunks, true, {x, u, input_staged}).reads_x = true;
   if (bucket.input_strided) add(bucket.input_strided, plan.input_strided_grid(batch), plan.input_strided, false, {input_staged, u});
   add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {u, partial, rows});

@@ -19,6 +19,11 @@
 
 namespace glq {
 
+// Whether the block of 2^log_block elements from `offset` shares any element with [first, end).
+__device__ __forceinline__ bool block_overlaps(int offset, int log_block, int first, int end) {
+  return offset < end && offset + (1 << log_block) > first;
+}
+
 // How many CTAs add partial sums to output block b: every batch chunk and K part of each row
 // group that overlaps it.
 __device__ __forceinline__ int arrivals_expected(int block) {
@@ -35,7 +40,7 @@ __device__ __forceinline__ void transform_input_slice(const Weights& w, const u1
   for (int b = 0; b < IN_BLOCKS; ++b) {
     const int offset = IN_BLOCK_OFFSET[b];
     const int log_block = IN_BLOCK_LOG2[b];
-    if (offset >= first_column + U_COLUMNS || offset + (1 << log_block) <= first_column) continue;
+    if (!block_overlaps(offset, log_block, first_column, first_column + U_COLUMNS)) continue;
     for (int r = 0; r < FUSED_ROWS && batch_base + r < batch; ++r) {
       const u16* x_row = x + size_t(batch_base + r) * IN_FEATURES;
       u16* u_row = u_shared + r * (U_ROW_BYTES / 2);
@@ -108,8 +113,7 @@ glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* 
     const int end_row = min(M_PAD, first_row + 16 * MATMUL_WARPS);
     u32 last = 0;
     for (int b = 0; b < OUT_BLOCKS; ++b) {
-      const int offset = OUT_BLOCK_OFFSET[b];
-      if (offset >= end_row || offset + (1 << OUT_BLOCK_LOG2[b]) <= first_row) continue;
+      if (!block_overlaps(OUT_BLOCK_OFFSET[b], OUT_BLOCK_LOG2[b], first_row, end_row)) continue;
       if (count_arrival(arrivals + b) == u32(arrivals_expected(b) - 1)) {
         arrivals[b] = 0;  // for the next forward: every other CTA of this block has counted
         last |= 1u << b;

@@ -34,6 +34,9 @@ __device__ __forceinline__ void load_codebooks(uint4* shared) {
   if constexpr (ASYNC) commit_copies();
 }
 
+// Bytes of one lane's word of stage s: a packed E8P word, or four repacked E81B codes.
+__device__ constexpr size_t stage_word_bytes(int stage) { return stage_kind(stage) == StageKind::e8p ? 8 : 4; }
+
 // Where a lane's words start, in every stage: its word of tile (row_tile, k_tile).
 struct WordCursor {
   const void* first[STAGES];
@@ -43,8 +46,7 @@ __device__ __forceinline__ WordCursor word_cursor(const Weights& w, int row_tile
   WordCursor cursor;
   const size_t first_word = (size_t(row_tile) * K_TILES + k_tile) * 32 + lane;
   static_for<STAGES>([&](auto s) {
-    const size_t bytes = stage_kind(s.value) == StageKind::e8p ? 8 : 4;
-    cursor.first[s.value] = static_cast<const char*>(w.stage[s.value]) + first_word * bytes;
+    cursor.first[s.value] = static_cast<const char*>(w.stage[s.value]) + first_word * stage_word_bytes(s.value);
   });
   return cursor;
 }
@@ -67,8 +69,8 @@ __device__ __forceinline__ void load_words(const WordCursor& cursor, int step, u
 template <int STRIDE_TILES>
 __device__ __forceinline__ void prefetch_words(const WordCursor& cursor, int step) {
   static_for<STAGES>([&](auto s) {
-    const size_t bytes = stage_kind(s.value) == StageKind::e8p ? 8 : 4;
-    prefetch_to_l2(static_cast<const char*>(cursor.first[s.value]) + size_t(step) * STRIDE_TILES * 32 * bytes);
+    prefetch_to_l2(static_cast<const char*>(cursor.first[s.value]) +
+                   size_t(step) * STRIDE_TILES * 32 * stage_word_bytes(s.value));
   });
 }
 
