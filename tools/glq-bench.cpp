@@ -1169,7 +1169,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--variant", options.variant,
                  "variant parts over the default variant of each batch's bucket (over that kernel family's default "
-                 "when the parts say family=2 or family=3), e.g. \"family=2\", \"family=3 wgmma=0\" or \"batch_tiles=8 "
+                 "when the parts say family=1, 2 or 3), e.g. \"family=2\", \"family=3 wgmma=0\" or \"batch_tiles=8 "
                  "k_split=2\" (glq-dump "
                  "kernel --emit info shows the defaults); a bucket where the result is not legal keeps its default, "
                  "with a line saying why")

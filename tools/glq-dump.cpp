@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"source", "ptx", "cubin", "info"}))
       ->capture_default_str();
   kernel->add_option("-o,--output", k.output, "write to FILE instead of standard output");
-  kernel->add_option("--variant", k.variant, "override knobs of the default variant, e.g. \"warps=8 k_split=4\"; with family=2 or family=3 "
+  kernel->add_option("--variant", k.variant, "override knobs of the default variant, e.g. \"warps=8 k_split=4\"; with family=1, 2 or 3 "
                      "among them, of that kernel family's default (family 3 on sm_90a: wgmma=0 for its mma.sync "
                      "multiply)");
   kernel->add_option("--dtype", k.dtype, "activation dtype: fp16 or bf16")->capture_default_str();
