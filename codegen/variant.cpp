@@ -1,17 +1,46 @@
 #include "codegen/variant.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <iterator>
+#include <ranges>
 
 #include "glqjit/error.hpp"
 
 namespace glqjit {
 
+namespace {
+
+constexpr VariantKnob kKnobs[] = {
+    {"family", &Variant::family,
+     "kernel family: 1 the whole forward in one kernel, 2 mma.sync from the compressed weights, 3 activations "
+     "staged in shared memory"},
+    {"wgmma", &Variant::wgmma, "family 3's multiply: 1 warpgroup MMAs (sm_90a only), 0 mma.sync"},
+    {"warps", &Variant::warps, "16-row tiles per matmul CTA (family 3: 4 or 8, whole warpgroups)"},
+    {"k_warps", &Variant::k_warps, "warps per row tile, splitting the CTA's K slice; added in shared memory"},
+    {"k_split", &Variant::k_split, "CTAs along K; their partial sums are added in a fixed order"},
+    {"batch_tiles", &Variant::batch_tiles, "8-column tiles per warp (batch columns per CTA = 8 * batch_tiles)"},
+    {"prefetch", &Variant::prefetch, "k-tiles of weights and activations in flight (family 2: per warp)"},
+    {"ctas_per_sm", &Variant::ctas_per_sm,
+     "matmul CTAs an SM must hold at once, ptxas fitting registers to it (0: its choice)"},
+    {"table_copies", &Variant::table_copies, "copies of each codebook in shared memory (8: conflict-free lookups)"},
+    {"transform_threads", &Variant::transform_threads, "threads per Hadamard-transform CTA"},
+};
+// A knob missing here would be missing from canonical(), and so from every cache key.
+static_assert(sizeof(Variant) == std::size(kKnobs) * sizeof(int), "a member of Variant has no row in kKnobs");
+
+}  // namespace
+
+std::span<const VariantKnob> variant_knobs() { return kKnobs; }
+
 std::string Variant::canonical() const {
-  return fmt::format(
-      "family={} wgmma={} warps={} k_warps={} k_split={} batch_tiles={} prefetch={} ctas_per_sm={} table_copies={} "
-      "transform_threads={}",
-      family, wgmma, warps, k_warps, k_split, batch_tiles, prefetch, ctas_per_sm, table_copies, transform_threads);
+  std::string text;
+  for (const VariantKnob& knob : kKnobs) {
+    fmt::format_to(std::back_inserter(text), "{}{}={}", text.empty() ? "" : " ", knob.name, this->*knob.member);
+  }
+  return text;
 }
 
 Variant parse_variant(std::string_view text, const Variant& base) {
@@ -31,22 +60,13 @@ Variant parse_variant(std::string_view text, const Variant& base) {
       throw Error(Status::invalid_argument,
                   fmt::format("variant part '{}' is not name=integer (e.g. \"warps=4 k_split=8\")", part));
     }
-    if (name == "family") variant.family = value;
-    else if (name == "wgmma") variant.wgmma = value;
-    else if (name == "warps") variant.warps = value;
-    else if (name == "k_warps") variant.k_warps = value;
-    else if (name == "k_split") variant.k_split = value;
-    else if (name == "table_copies") variant.table_copies = value;
-    else if (name == "batch_tiles") variant.batch_tiles = value;
-    else if (name == "prefetch") variant.prefetch = value;
-    else if (name == "ctas_per_sm") variant.ctas_per_sm = value;
-    else if (name == "transform_threads") variant.transform_threads = value;
-    else {
+    const auto knob = std::ranges::find(kKnobs, name, &VariantKnob::name);
+    if (knob == std::ranges::end(kKnobs)) {
       throw Error(Status::invalid_argument,
-                  fmt::format("unknown variant knob '{}'; the knobs are family, wgmma, warps, k_warps, k_split, batch_tiles, "
-                              "prefetch, ctas_per_sm, table_copies, transform_threads",
-                              name));
+                  fmt::format("unknown variant knob '{}'; the knobs are {}", name,
+                              fmt::join(kKnobs | std::views::transform(&VariantKnob::name), ", ")));
     }
+    variant.*knob->member = value;
   }
   return variant;
 }

@@ -2,6 +2,7 @@
 // architecture is variant_space's business.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,17 @@ struct Variant {
   std::string canonical() const;
   bool operator==(const Variant&) const = default;
 };
+
+// One knob of Variant: its name in canonical() text and parse_variant, and a line saying what
+// it sets (for --help and glq-dump).
+struct VariantKnob {
+  std::string_view name;
+  int Variant::*member;
+  std::string_view meaning;
+};
+
+// Every knob of Variant, in the order canonical() prints them.
+std::span<const VariantKnob> variant_knobs();
 
 // Reads canonical() text, or any subset of its "name=value" parts (separated by spaces or
 // commas) over `base`; throws Error(invalid_argument) naming an unknown part or bad value.

@@ -328,57 +328,82 @@ Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int
   return parse_variant(parts, default_variant(spec, batch_bucket, arch, sm_count, family));
 }
 
+namespace {
+
+// The values one knob takes in a family's search grid. Relative values are powers of two that
+// scale the family default's value: -1, 0 and 1 give half of it, it and twice it.
+struct GridKnob {
+  int Variant::*member;
+  std::vector<int> values;
+  bool relative = false;
+};
+
+// A coarse grid around one family's default; the knobs it does not list keep the default's value.
+struct FamilyGrid {
+  MatmulFamily family;
+  std::vector<GridKnob> knobs;
+  bool default_cta_warps = false;  // only CTAs of as many warps (warps x k_warps) as the default's
+};
+
+const FamilyGrid kGrids[] = {
+    {MatmulFamily::direct,
+     {{&Variant::warps, {1, 2, 4, 8}},
+      {&Variant::k_warps, {1, 2, 4, 8}},
+      {&Variant::k_split, {-1, 0, 1}, true},
+      {&Variant::batch_tiles, {1, 2, 4, 8}},
+      {&Variant::prefetch, {2, 4, 8}},
+      {&Variant::ctas_per_sm, {0, 1}}}},
+    // Family 1 in CTAs of its default's size, as the default splits them.
+    {MatmulFamily::fused,
+     {{&Variant::warps, {16, 8, 4, 2, 1}},
+      {&Variant::k_warps, {1, 2, 4, 8, 16}},
+      {&Variant::k_split, {-1, 0, 1}, true},
+      {&Variant::batch_tiles, {1, 2, 4}},
+      {&Variant::prefetch, {1, 2, 4}}},
+     true},
+    // Candidates of wgmma=1 are legal only where the architecture has warpgroup MMAs.
+    {MatmulFamily::staged,
+     {{&Variant::wgmma, {1, 0}},
+      {&Variant::warps, {4, 8}},
+      {&Variant::k_split, {-1, 0, 1}, true},
+      {&Variant::batch_tiles, {8, 16}},
+      {&Variant::prefetch, {1, 2, 4}},
+      {&Variant::ctas_per_sm, {1, 2}},
+      {&Variant::table_copies, {4, 8}}}},
+};
+
+// The cartesian product of the grid's values around `base`, legal or not, in variant_knobs()
+// order with the last knob varying fastest.
+std::vector<Variant> grid_candidates(const FamilyGrid& grid, const Variant& base) {
+  std::vector<Variant> candidates = {base};
+  for (const VariantKnob& knob : variant_knobs()) {
+    const auto listed = std::ranges::find(grid.knobs, knob.member, &GridKnob::member);
+    if (listed == grid.knobs.end()) continue;
+    const int around = base.*knob.member;
+    std::vector<Variant> longer;
+    for (const Variant& partial : candidates) {
+      for (int value : listed->values) {
+        Variant v = partial;
+        v.*knob.member = !listed->relative ? value : value < 0 ? around / (1 << -value) : around * (1 << value);
+        longer.push_back(v);
+      }
+    }
+    candidates = std::move(longer);
+  }
+  if (grid.default_cta_warps) {
+    std::erase_if(candidates, [&](const Variant& v) { return v.warps * v.k_warps != base.warps * base.k_warps; });
+  }
+  return candidates;
+}
+
+}  // namespace
+
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   std::vector<Variant> variants = {default_variant(spec, batch_bucket, arch, sm_count)};
-  auto add = [&](const Variant& v) {
-    const bool known = std::find(variants.begin(), variants.end(), v) != variants.end();
-    if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);
-  };
-  const Variant mma = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::direct);
-  for (int warps : {1, 2, 4, 8}) {
-    for (int k_warps : {1, 2, 4, 8}) {
-      for (int k_split : {mma.k_split / 2, mma.k_split, mma.k_split * 2}) {
-        for (int batch_tiles : {1, 2, 4, 8}) {
-          for (int prefetch : {2, 4, 8}) {
-            for (int ctas_per_sm : {0, 1}) {
-              add({.family = 2, .wgmma = 0, .warps = warps, .k_warps = k_warps, .k_split = k_split,
-                   .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = ctas_per_sm,
-                   .table_copies = mma.table_copies, .transform_threads = mma.transform_threads});
-            }
-          }
-        }
-      }
-    }
-  }
-  // Family 1 in CTAs of its default's size, as the default splits them.
-  const Variant fused = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::fused);
-  for (int k_warps : {1, 2, 4, 8, 16}) {
-    for (int k_split : {fused.k_split / 2, fused.k_split, fused.k_split * 2}) {
-      for (int batch_tiles : {1, 2, 4}) {
-        for (int prefetch : {1, 2, 4}) {
-          add({.family = 1, .wgmma = 0, .warps = kFusedCtaWarps / k_warps, .k_warps = k_warps, .k_split = k_split,
-               .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = fused.ctas_per_sm,
-               .table_copies = fused.table_copies, .transform_threads = fused.transform_threads});
-        }
-      }
-    }
-  }
-  const Variant staged = default_variant(spec, batch_bucket, arch, sm_count, MatmulFamily::staged);
-  for (int wgmma = arch.has_wgmma() ? 1 : 0; wgmma >= 0; --wgmma) {
-    for (int warps : {4, 8}) {
-      for (int k_split : {staged.k_split / 2, staged.k_split, staged.k_split * 2}) {
-        for (int batch_tiles : {8, 16}) {
-          for (int prefetch : {1, 2, 4}) {
-            for (int ctas_per_sm : {1, 2}) {
-              for (int table_copies : {4, 8}) {
-                add({.family = 3, .wgmma = wgmma, .warps = warps, .k_warps = 1, .k_split = k_split,
-                     .batch_tiles = batch_tiles, .prefetch = prefetch, .ctas_per_sm = ctas_per_sm,
-                     .table_copies = table_copies, .transform_threads = staged.transform_threads});
-              }
-            }
-          }
-        }
-      }
+  for (const FamilyGrid& grid : kGrids) {
+    for (const Variant& v : grid_candidates(grid, default_variant(spec, batch_bucket, arch, sm_count, grid.family))) {
+      const bool known = std::ranges::find(variants, v) != variants.end();
+      if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);
     }
   }
   return variants;

@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <climits>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "codegen/spec.hpp"
 #include "codegen/variant.hpp"
@@ -104,6 +107,46 @@ TEST_CASE("Variant canonical text names every knob and round-trips through parse
   }
 }
 
+TEST_CASE("Variant canonical text stays byte-identical", "[variant]") {
+  // This text is part of every cache key and every stored tuning record: a change orphans them.
+  CHECK(Variant{}.canonical() ==
+        "family=2 wgmma=0 warps=4 k_warps=1 k_split=1 batch_tiles=1 prefetch=2 ctas_per_sm=0 table_copies=8 "
+        "transform_threads=128");
+  CHECK(Variant{.family = 1, .warps = 1, .k_warps = 16, .k_split = 12, .prefetch = 1, .ctas_per_sm = 2,
+                .table_copies = 4}
+            .canonical() ==
+        "family=1 wgmma=0 warps=1 k_warps=16 k_split=12 batch_tiles=1 prefetch=1 ctas_per_sm=2 table_copies=4 "
+        "transform_threads=128");
+  CHECK(Variant{.family = 3, .wgmma = 1, .warps = 8, .k_split = 256, .batch_tiles = 16, .prefetch = 4,
+                .ctas_per_sm = 1, .table_copies = 1, .transform_threads = 1024}
+            .canonical() ==
+        "family=3 wgmma=1 warps=8 k_warps=1 k_split=256 batch_tiles=16 prefetch=4 ctas_per_sm=1 table_copies=1 "
+        "transform_threads=1024");
+  // Values are printed, not judged.
+  CHECK(Variant{.warps = -3, .k_split = 0}.canonical() ==
+        "family=2 wgmma=0 warps=-3 k_warps=1 k_split=0 batch_tiles=1 prefetch=2 ctas_per_sm=0 table_copies=8 "
+        "transform_threads=128");
+}
+
+TEST_CASE("variant_knobs names every knob once in canonical order with its meaning", "[variant]") {
+  std::vector<std::string_view> names;
+  std::set<std::string> changed;
+  for (const VariantKnob& knob : variant_knobs()) {
+    INFO(knob.name);
+    names.push_back(knob.name);
+    CHECK_FALSE(knob.meaning.empty());
+    Variant v{};
+    v.*knob.member = 77;
+    CHECK(parse_variant(std::string(knob.name) + "=77") == v);
+    CHECK(v.canonical().find(std::string(knob.name) + "=77") != std::string::npos);
+    changed.insert(v.canonical());
+  }
+  CHECK(names == std::vector<std::string_view>{"family", "wgmma", "warps", "k_warps", "k_split", "batch_tiles",
+                                               "prefetch", "ctas_per_sm", "table_copies", "transform_threads"});
+  // Each row sets its own member.
+  CHECK(changed.size() == names.size());
+}
+
 TEST_CASE("parse_variant overrides a subset of knobs over a base", "[variant]") {
   const Variant base{.warps = 4, .k_warps = 2, .k_split = 16, .batch_tiles = 1, .prefetch = 4, .table_copies = 8,
                      .transform_threads = 256};
@@ -136,8 +179,9 @@ TEST_CASE("parse_variant overrides a subset of knobs over a base", "[variant]") 
 
 TEST_CASE("parse_variant rejects unknown knobs and non-integers", "[variant][errors]") {
   // The message lists every knob.
-  GLQ_REQUIRE_ERROR(parse_variant("tiles=4"), Status::invalid_argument, "tiles", "warps", "k_warps", "k_split",
-                    "batch_tiles", "prefetch", "table_copies", "transform_threads");
+  GLQ_REQUIRE_ERROR(parse_variant("tiles=4"), Status::invalid_argument, "'tiles'",
+                    "the knobs are family, wgmma, warps, k_warps, k_split, batch_tiles, prefetch, ctas_per_sm, "
+                    "table_copies, transform_threads");
   GLQ_REQUIRE_ERROR(parse_variant("warps=4 bogus=1"), Status::invalid_argument, "bogus");
   GLQ_REQUIRE_ERROR(parse_variant("table_copy=4"), Status::invalid_argument, "table_copy");
   GLQ_REQUIRE_ERROR(parse_variant("warps=four"), Status::invalid_argument, "warps=four");

@@ -2,11 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "codegen/arch.hpp"
 #include "codegen/launch.hpp"
 #include "codegen/source.hpp"
 #include "codegen/variant_space.hpp"
+#include "support/sha256.hpp"
 #include "test_helpers.hpp"
 
 using namespace glqjit;
@@ -144,6 +147,91 @@ TEST_CASE("legal_variants are legal, distinct and contain the default", "[varian
   const std::vector<Variant> sm86 = legal_variants(LinearSpec{4096, 11008, 3}, 256, parse_arch("sm_86"), 84);
   CHECK(std::none_of(sm86.begin(), sm86.end(), [](const Variant& v) { return v.wgmma == 1; }));
   CHECK(std::any_of(sm86.begin(), sm86.end(), [](const Variant& v) { return v.family == 3; }));
+}
+
+// The hashes are of legal_variants' canonical lines in order, each ending in a newline, as the
+// hand-written grids that the table-driven ones replaced gave them (commit 071720b); the same
+// lists held for 1296 cases (every architecture, 12 specs, 9 buckets, 1 SM and the typical
+// count). After a deliberate change of the grids, check the new lists and take their hashes
+// from this test's failure output.
+TEST_CASE("legal_variants keep the search space of the hand-written grids", "[variant_space]") {
+  struct Case {
+    LinearSpec spec;
+    int bucket;
+    const char* arch;
+    int sm_count;
+    size_t count;
+    const char* sha256;
+    std::vector<std::string> members;  // the default first, then some others
+  };
+  const Case cases[] = {
+      {{4096, 4096, 2}, 1, "sm_90a", 132, 246, "febf1dea05fb5175fe8107eedf0e92df4b7749e9e29b65601037641f35fbcccb",
+       {"family=2 wgmma=0 warps=1 k_warps=8 k_split=2 batch_tiles=1 prefetch=2 ctas_per_sm=0 table_copies=8 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=2 k_warps=4 k_split=4 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=8 "
+        "transform_threads=128",
+        "family=1 wgmma=0 warps=1 k_warps=16 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=2 table_copies=8 "
+        "transform_threads=128"}},
+      {{4096, 11008, 3}, 16, "sm_86", 84, 251, "90d709f37aa4670fab837dc2f580ccbd5984490365373660bff3b1ab9102582f",
+       {"family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=2 prefetch=2 ctas_per_sm=0 table_copies=4 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=1 prefetch=8 ctas_per_sm=0 table_copies=4 "
+        "transform_threads=128",
+        "family=1 wgmma=0 warps=1 k_warps=16 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128"}},
+      {{4096, 11008, 3}, 256, "sm_90a", 132, 513, "9a05e247b1f0db555a4d8d20912af736c290178e8b5b3dd587191790f50375dc",
+       {"family=3 wgmma=1 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=2 ctas_per_sm=2 table_copies=4 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=8 k_warps=1 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128",
+        "family=3 wgmma=0 warps=8 k_warps=1 k_split=4 batch_tiles=16 prefetch=4 ctas_per_sm=1 table_copies=8 "
+        "transform_threads=128"}},
+      {{4096, 11008, 3}, 256, "sm_86", 84, 306, "71cdf0c2454cca551e36ba94cecb44c0e24d453fd66ea9124a06e9d6b79dad47",
+       {"family=3 wgmma=0 warps=8 k_warps=1 k_split=1 batch_tiles=16 prefetch=2 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=2 prefetch=4 ctas_per_sm=0 table_copies=4 "
+        "transform_threads=128",
+        "family=3 wgmma=0 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=2 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128"}},
+      {{5000, 1000, 5, DType::bf16, true}, 8, "sm_100a", 148, 246,
+       "b6272c8f0c11e935712e2cdf28589434f05405f2aeab069d616ffdad7f2c7828",
+       {"family=2 wgmma=0 warps=1 k_warps=8 k_split=2 batch_tiles=1 prefetch=2 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128",
+        "family=1 wgmma=0 warps=1 k_warps=16 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128"}},
+      {{8192, 28672, 7}, 64, "sm_120", 170, 236, "456e009fd8b5c15247709c1f14b6bac71c645e01311d69986ec3974bc3c11f4a",
+       {"family=3 wgmma=0 warps=8 k_warps=1 k_split=2 batch_tiles=8 prefetch=2 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=2 k_warps=2 k_split=2 batch_tiles=2 prefetch=2 ctas_per_sm=1 table_copies=4 "
+        "transform_threads=128"}},
+      {{1, 1, 6}, 1, "sm_80", 1, 87, "2dcd5d017987a75f52f01c687cb7fa6fa062f71912f8d1de2fedf295af4a37d4",
+       {"family=1 wgmma=0 warps=16 k_warps=1 k_split=1 batch_tiles=1 prefetch=1 ctas_per_sm=1 table_copies=8 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=2 k_warps=8 k_split=1 batch_tiles=1 prefetch=2 ctas_per_sm=0 table_copies=8 "
+        "transform_threads=128",
+        "family=1 wgmma=0 warps=1 k_warps=16 k_split=1 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=8 "
+        "transform_threads=128"}},
+      {{4096, 14336, 2, DType::f16, false, true}, 2, "sm_89", 128, 144,
+       "ad12e44281286eab688000d90c270329a03dd92120ae45f1ee10308c2e8246aa",
+       {"family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=1 prefetch=2 ctas_per_sm=0 table_copies=8 "
+        "transform_threads=128",
+        "family=2 wgmma=0 warps=8 k_warps=2 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=8 "
+        "transform_threads=128"}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.spec.canonical() << " bucket " << c.bucket << " " << c.arch << " " << c.sm_count << " SMs");
+    const std::vector<Variant> variants = legal_variants(c.spec, c.bucket, parse_arch(c.arch), c.sm_count);
+    std::string lines;
+    for (const Variant& v : variants) lines += v.canonical() + "\n";
+    CHECK(variants.size() == c.count);
+    CHECK(sha256_hex(lines) == c.sha256);
+    REQUIRE_FALSE(variants.empty());
+    CHECK(variants.front().canonical() == c.members.front());
+    for (const std::string& member : c.members) {
+      INFO(member);
+      CHECK(std::ranges::count(variants, parse_variant(member)) == 1);
+    }
+  }
 }
 
 TEST_CASE("variants that break a limit are invalid_argument errors naming the knob", "[variant_space][errors]") {
