@@ -51,4 +51,18 @@ std::string KernelKey::canonical() const {
 
 std::string KernelKey::digest() const { return sha256_hex(canonical()); }
 
+// Arch names hold none of the characters escape() changes, so the value is taken as written.
+std::string arch_of_canonical(std::string_view canonical) {
+  static constexpr std::string_view kLine = "arch=";
+  size_t start = 0;
+  if (!canonical.starts_with(kLine)) {
+    const size_t line = canonical.find("\narch=");
+    if (line == std::string_view::npos) return {};
+    start = line + 1;
+  }
+  start += kLine.size();
+  const size_t end = canonical.find('\n', start);  // npos for a last line without newline: substr takes the rest
+  return std::string(canonical.substr(start, end - start));
+}
+
 }  // namespace glqjit

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace glqjit {
 
@@ -20,5 +21,8 @@ struct KernelKey {
   std::string canonical() const;  // one "name=value" line per part, fixed order
   std::string digest() const;     // SHA-256 hex of canonical()
 };
+
+// The arch part of a canonical() text ("sm_90a"); empty when the text has no arch line.
+std::string arch_of_canonical(std::string_view canonical);
 
 }  // namespace glqjit

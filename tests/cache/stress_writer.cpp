@@ -1,11 +1,15 @@
 // One of the processes of the multi-process stress test (test_store_stress.cpp). Waits for EOF on
 // stdin (the start signal all writers share), then opens the store and writes, from two threads
-// on one Store, the kernels every writer shares, the kernels only it writes and its tuning
-// records, checking each row reads back. Exit status 0 when every row was there.
+// on one Store, the kernels every writer shares, the kernels only it writes, its tuning records,
+// its measurements and the measurements every writer shares, checking each row reads back. After
+// each of its own measurements is committed it writes "<lane> <i>" as one line to stdout, so a
+// test that kills it knows what it must find. Exit status 0 when every row was there.
 //
 // usage: cache_stress_writer DB WRITER SHARED_KERNELS UNIQUE_KERNELS TUNING_RECORDS SHARED_SPECS
+//        MEASUREMENTS SHARED_MEASUREMENTS SEED
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <exception>
@@ -19,8 +23,10 @@ using namespace glqjit;
 using namespace glqjit::test;
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: %s DB WRITER SHARED UNIQUE TUNING SHARED_SPECS\n", argv[0]);
+  if (argc != 10) {
+    std::fprintf(stderr,
+                 "usage: %s DB WRITER SHARED UNIQUE TUNING SHARED_SPECS MEASUREMENTS SHARED_MEASUREMENTS SEED\n",
+                 argv[0]);
     return 2;
   }
   const std::string path = argv[1];
@@ -29,6 +35,9 @@ int main(int argc, char** argv) {
   const int unique = std::stoi(argv[4]);
   const int tuning = std::stoi(argv[5]);
   const int shared_specs = std::stoi(argv[6]);
+  const int measurements = std::stoi(argv[7]);
+  const int shared_measurements = std::stoi(argv[8]);
+  const uint64_t seed = std::stoull(argv[9]);
 
   char byte;
   while (::read(0, &byte, 1) > 0) {
@@ -62,6 +71,16 @@ int main(int argc, char** argv) {
         }
         for (int i = lane; i < shared_specs; i += 2) {
           store.put_tuning(sample_tuning("shared-spec-" + std::to_string(i), 16, writer_variant(writer)));
+        }
+        for (int k = lane; k < shared_measurements; k += 2) store.put_measurement(shared_measurement(seed, writer, k));
+        for (int i = lane; i < measurements; i += 2) {
+          const MeasurementRecord record = stress_measurement(seed, writer, i);
+          store.put_measurement(record);
+          const std::string line = std::to_string(lane) + " " + std::to_string(i) + "\n";
+          if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size())) ++failures;
+          const auto back = store.find_measurements(record.device_signature, record.spec, record.batch_bucket);
+          const auto match = std::ranges::find(back, record.variant, &MeasurementRecord::variant);
+          if (match == back.end() || !same_measurement(*match, record)) ++failures;
         }
       } catch (const std::exception& error) {
         std::fprintf(stderr, "writer %d lane %d: %s\n", writer, lane, error.what());

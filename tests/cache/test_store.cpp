@@ -125,27 +125,6 @@ TEST_CASE("store: one Store shared by several threads", "[cache][store]") {
   CHECK(store.all_tuning().size() == kThreads * kEach);
 }
 
-TEST_CASE("store: an older sqlite file is migrated in place", "[cache][store]") {
-  TempDir dir;
-  const std::string path = dir.file("old.db");
-  // user_version 0 with a table of someone else's: the migration adds ours and keeps theirs.
-  {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "CREATE TABLE notes(x); INSERT INTO notes VALUES (42);", nullptr, nullptr, nullptr) ==
-            SQLITE_OK);
-    sqlite3_close(db);
-  }
-  REQUIRE(sqlite_scalar(path, "PRAGMA user_version") == "0");
-  {
-    Store store(StoreOptions{path, false});
-    store.put_tuning(sample_tuning("spec", 1, "v"));
-  }
-  CHECK(sqlite_scalar(path, "PRAGMA user_version") == std::to_string(kStoreSchemaVersion));
-  CHECK(sqlite_scalar(path, "SELECT x FROM notes") == "42");
-  CHECK(sqlite_scalar(path, "SELECT count(*) FROM tuning") == "1");
-}
-
 namespace {
 
 // Sets or unsets one environment variable for a scope.

@@ -100,7 +100,7 @@ TEST_CASE("store errors: a foreign sqlite file is refused and kept", "[cache][st
                        nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   require_cache_error([&] { Store store(StoreOptions{path, false}); }, {path, "GLQJIT_CACHE"});
-  // The failed migration rolled back: nothing of ours was added, nothing of theirs was lost.
+  // Refused before any write: nothing of ours was added, nothing of theirs was lost.
   CHECK(sqlite_scalar(path, "PRAGMA user_version") == "0");
   CHECK(sqlite_scalar(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tuning'") == "0");
   CHECK(sqlite_scalar(path, "SELECT name FROM kernels") == "linux");
