@@ -28,6 +28,10 @@ DeviceInfo query_device(int ordinal, CUdevice device) {
              "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MAJOR)");
   check_cuda(d.cuDeviceGetAttribute(&info.cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
              "cuDeviceGetAttribute(COMPUTE_CAPABILITY_MINOR)");
+  int l2_bytes = 0;
+  check_cuda(d.cuDeviceGetAttribute(&l2_bytes, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE, device),
+             "cuDeviceGetAttribute(L2_CACHE_SIZE)");
+  info.l2_bytes = l2_bytes;
   info.driver_version = d.version;
   info.arch = arch_for_compute_capability(info.cc_major, info.cc_minor);
   return info;
@@ -67,6 +71,7 @@ Context::Context(int device, const ContextOptions& options) {
   device_ = query_device(device, cu_device_);
   no_jit_ = options.no_jit || environment_flag("GLQJIT_NO_JIT");
   check_cuda(d.cuDevicePrimaryCtxRetain(&context_, cu_device_), "cuDevicePrimaryCtxRetain");
+  modules_ = std::make_unique<ModuleCache>(context_);
   try {
     store_ = open_store(options);
   } catch (...) {

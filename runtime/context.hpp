@@ -8,6 +8,7 @@
 
 #include "cache/store.hpp"
 #include "codegen/arch.hpp"
+#include "runtime/module_cache.hpp"
 
 namespace glqjit {
 
@@ -17,6 +18,7 @@ struct DeviceInfo {
   int sm_count = 0;
   int cc_major = 0, cc_minor = 0;
   int driver_version = 0;
+  int64_t l2_bytes = 0;
   Arch arch;
 
   // What a tuning record is valid for (DESIGN.md, Contracts: Cache key).
@@ -44,6 +46,7 @@ class Context {
   CUcontext cu() const { return context_; }
   Store* store() { return store_.get(); }
   bool no_jit() const { return no_jit_; }
+  ModuleCache& modules() { return *modules_; }
 
  private:
   DeviceInfo device_;
@@ -51,6 +54,7 @@ class Context {
   CUcontext context_ = nullptr;
   std::unique_ptr<Store> store_;
   bool no_jit_ = false;
+  std::unique_ptr<ModuleCache> modules_;
 };
 
 }  // namespace glqjit

@@ -24,14 +24,14 @@ KernelKey make_kernel_key(const GeneratedKernel& generated) {
   return key;
 }
 
-std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKernel> generated,
-                                         const ObtainOptions& options) {
-  std::vector<KernelBinary> binaries;
+std::vector<ObtainedKernel> obtain_each_kernel(Store* store, std::vector<GeneratedKernel> generated,
+                                               const ObtainOptions& options) {
+  std::vector<ObtainedKernel> obtained(generated.size());
   std::vector<size_t> misses;
-  for (GeneratedKernel& kernel : generated) {
+  for (size_t i = 0; i < generated.size(); ++i) {
     const auto start = std::chrono::steady_clock::now();
     KernelBinary binary;
-    binary.generated = std::move(kernel);
+    binary.generated = std::move(generated[i]);
     binary.key = make_kernel_key(binary.generated);
     if (store != nullptr && !options.want_ptx) {
       if (auto found = store->find_kernel(binary.key.digest())) {
@@ -41,24 +41,37 @@ std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKern
       }
     }
     binary.lookup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (!binary.from_store) misses.push_back(binaries.size());
-    binaries.push_back(std::move(binary));
+    if (!binary.from_store) misses.push_back(i);
+    obtained[i].binary = std::move(binary);
   }
-  if (misses.empty()) return binaries;
+  if (misses.empty()) return obtained;
   if (options.no_jit) {
-    const KernelBinary& first = binaries[misses.front()];
-    throw Error(Status::no_jit,
-                fmt::format("{} kernel(s) are missing from the store and JIT is disabled (GLQJIT_NO_JIT or no_jit); "
-                            "first: {} batch bucket {} {}. Run glq-tune for this model and GPU into the store this "
-                            "process uses{}",
-                            misses.size(), first.generated.spec.canonical(), first.generated.batch_bucket,
-                            first.generated.arch.name(), store ? " (" + store->path() + ")" : ""));
+    const KernelBinary& first = *obtained[misses.front()].binary;
+    const Error error(Status::no_jit,
+                      fmt::format("{} kernel(s) are missing from the store and JIT is disabled (GLQJIT_NO_JIT or "
+                                  "no_jit); first: {} batch bucket {} {}. Run glq-tune for this model and GPU into the "
+                                  "store this process uses{}",
+                                  misses.size(), first.generated.spec.canonical(), first.generated.batch_bucket,
+                                  first.generated.arch.name(), store ? " (" + store->path() + ")" : ""));
+    for (size_t m : misses) {
+      obtained[m].binary.reset();
+      obtained[m].error = error;
+    }
+    return obtained;
   }
   log_line(LogLevel::info, fmt::format("compiling {} kernel set(s) with NVRTC for {} (not in the store yet)",
-                                       misses.size(), binaries[misses.front()].generated.arch.name()));
+                                       misses.size(), obtained[misses.front()].binary->generated.arch.name()));
   parallel_for(misses.size(), 0, [&](size_t m) {
-    KernelBinary& binary = binaries[misses[m]];
-    CompileOutput output = compile_kernel(binary.generated.source, binary.generated.options, options.want_ptx);
+    ObtainedKernel& entry = obtained[misses[m]];
+    KernelBinary& binary = *entry.binary;
+    CompileOutput output;
+    try {
+      output = compile_kernel(binary.generated.source, binary.generated.options, options.want_ptx);
+    } catch (const Error& error) {
+      entry.binary.reset();
+      entry.error = error;
+      return;
+    }
     binary.resources = std::move(output.resources);
     CompiledKernel& compiled = binary.compiled;
     compiled.key_digest = binary.key.digest();
@@ -75,10 +88,22 @@ std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKern
   });
   if (store != nullptr && !store->read_only()) {
     for (size_t m : misses) {
-      CompiledKernel stored = binaries[m].compiled;
+      if (!obtained[m].binary) continue;
+      CompiledKernel stored = obtained[m].binary->compiled;
       stored.ptx.clear();
       store->put_kernel(stored);
     }
+  }
+  return obtained;
+}
+
+std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKernel> generated,
+                                         const ObtainOptions& options) {
+  std::vector<ObtainedKernel> obtained = obtain_each_kernel(store, std::move(generated), options);
+  std::vector<KernelBinary> binaries;
+  for (ObtainedKernel& entry : obtained) {
+    if (entry.error) throw *entry.error;
+    binaries.push_back(std::move(*entry.binary));
   }
   return binaries;
 }

@@ -2,6 +2,7 @@
 // Needs no GPU, so glq-dump and ahead-of-time tuning use it as the runtime does.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "cache/store.hpp"
 #include "codegen/nvrtc.hpp"
 #include "codegen/source.hpp"
+#include "glqjit/error.hpp"
 
 namespace glqjit {
 
@@ -28,8 +30,20 @@ struct ObtainOptions {
 
 KernelKey make_kernel_key(const GeneratedKernel& generated);
 
-// Compiles the misses in parallel and stores them (unless the store is read-only or null).
-// Logs one line before compiling. Throws Error(compile_error / no_jit / cache_error).
+// One kernel set of obtain_each_kernel: its binary, or why there is none.
+struct ObtainedKernel {
+  std::optional<KernelBinary> binary;
+  std::optional<Error> error;  // compile_error (with NVRTC's log) or no_jit
+};
+
+// Compiles the misses in parallel and stores each one that compiled (unless the store is
+// read-only or null); a kernel set that fails is that entry's error, and the others go on (the
+// tuner builds many candidates at once). Logs one line before compiling. Throws
+// Error(cache_error) when the store fails.
+std::vector<ObtainedKernel> obtain_each_kernel(Store* store, std::vector<GeneratedKernel> generated,
+                                               const ObtainOptions& options);
+
+// obtain_each_kernel, throwing the first entry's error (in the order given).
 std::vector<KernelBinary> obtain_kernels(Store* store, std::vector<GeneratedKernel> generated,
                                          const ObtainOptions& options);
 

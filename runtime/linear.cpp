@@ -16,7 +16,7 @@ struct Linear::Bucket {
   Variant variant;
   bool tuned = false;
   LaunchPlan plan;
-  CUmodule module = nullptr;
+  std::shared_ptr<LoadedModule> module;  // shared with the context's other users of its key
   CUfunction input_chunks = nullptr, input_strided = nullptr, matmul = nullptr;
   CUfunction output_chunks = nullptr, output_strided = nullptr, repack_e81b = nullptr;
   bool ready = false;
@@ -140,10 +140,7 @@ Linear::~Linear() {
 
 void Linear::release() {
   const Driver& d = driver();
-  for (auto& bucket : buckets_) {
-    if (bucket->module != nullptr) d.cuModuleUnload(bucket->module);
-    bucket->module = nullptr;
-  }
+  for (auto& bucket : buckets_) bucket->module.reset();
   for (CUdeviceptr buffer : owned_buffers_) d.cuMemFree(buffer);
   owned_buffers_.clear();
   if (workspace_ != 0) d.cuMemFree(workspace_);
@@ -151,35 +148,46 @@ void Linear::release() {
 }
 
 void Linear::prepare(const std::vector<Bucket*>& buckets) {
+  // Modules this context already holds (other linears of the same kernel set) are shared; only
+  // the rest go to the store or NVRTC.
   std::vector<GeneratedKernel> generated;
-  for (const Bucket* bucket : buckets) {
-    generated.push_back(generate_kernel(spec_, bucket->variant, bucket->bucket, context_.device().arch));
+  std::vector<Bucket*> missing;
+  for (Bucket* bucket : buckets) {
+    GeneratedKernel kernel = generate_kernel(spec_, bucket->variant, bucket->bucket, context_.device().arch);
+    bucket->module = context_.modules().find(make_kernel_key(kernel).digest());
+    if (bucket->module == nullptr) {
+      generated.push_back(std::move(kernel));
+      missing.push_back(bucket);
+    }
   }
-  ObtainOptions obtain;
-  obtain.no_jit = context_.no_jit();
-  std::vector<KernelBinary> binaries = obtain_kernels(context_.store(), std::move(generated), obtain);
+  if (!missing.empty()) {
+    ObtainOptions obtain;
+    obtain.no_jit = context_.no_jit();
+    const std::vector<KernelBinary> binaries = obtain_kernels(context_.store(), std::move(generated), obtain);
+    for (size_t i = 0; i < missing.size(); ++i) {
+      missing[i]->module = context_.modules().load(binaries[i].key.digest(), binaries[i].compiled.cubin,
+                                                   fmt::format("batch bucket {}", missing[i]->bucket));
+    }
+  }
   const Driver& d = driver();
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    Bucket& bucket = *buckets[i];
-    check_cuda(d.cuModuleLoadData(&bucket.module, binaries[i].compiled.cubin.data()),
-               fmt::format("loading the kernels of batch bucket {}", bucket.bucket));
+  for (Bucket* bucket : buckets) {
     auto function = [&](const KernelLaunch& launch) {
       CUfunction f = nullptr;
       if (launch.name.empty()) return f;
-      check_cuda(d.cuModuleGetFunction(&f, bucket.module, launch.name.c_str()), "cuModuleGetFunction " + launch.name);
+      check_cuda(d.cuModuleGetFunction(&f, bucket->module->get(), launch.name.c_str()), "cuModuleGetFunction " + launch.name);
       if (launch.dynamic_shared_bytes > 48 * 1024) {
         check_cuda(d.cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(launch.dynamic_shared_bytes)),
                    "allowing " + std::to_string(launch.dynamic_shared_bytes) + " bytes of shared memory for " + launch.name);
       }
       return f;
     };
-    bucket.input_chunks = function(bucket.plan.input_chunks);
-    bucket.input_strided = function(bucket.plan.input_strided);
-    bucket.matmul = function(bucket.plan.matmul);
-    bucket.output_chunks = function(bucket.plan.output_chunks);
-    bucket.output_strided = function(bucket.plan.output_strided);
-    bucket.repack_e81b = function(bucket.plan.repack_e81b);
-    bucket.ready = true;
+    bucket->input_chunks = function(bucket->plan.input_chunks);
+    bucket->input_strided = function(bucket->plan.input_strided);
+    bucket->matmul = function(bucket->plan.matmul);
+    bucket->output_chunks = function(bucket->plan.output_chunks);
+    bucket->output_strided = function(bucket->plan.output_strided);
+    bucket->repack_e81b = function(bucket->plan.repack_e81b);
+    bucket->ready = true;
   }
 }
 
