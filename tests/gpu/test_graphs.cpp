@@ -9,22 +9,8 @@
 namespace glqjit::test {
 namespace {
 
-class Stream {
- public:
-  Stream() {
-    ScopedContext scope(context().cu());
-    check_cuda(driver().cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
-  }
-  ~Stream() {
-    ScopedContext scope(context().cu());
-    driver().cuStreamDestroy(stream_);
-  }
-  CUstream get() const { return stream_; }
-  void synchronize() const { check_cuda(driver().cuStreamSynchronize(stream_), "cuStreamSynchronize"); }
-
- private:
-  CUstream stream_ = nullptr;
-};
+// A stream that does not wait for the legacy stream, as serving stacks use them.
+Stream test_stream() { return Stream(context().cu(), CU_STREAM_NON_BLOCKING); }
 
 // A random layer on the device with its linear.
 LinearOptions make_options(int max_batch, bool lazy) {
@@ -61,15 +47,15 @@ TEST_CASE("a captured sequence of three linears replays to the bits of eager cal
   DeviceLayer a({4096, 4096, 2, DType::f16, false, false}, batch, rng);
   DeviceLayer b({4096, 1024, 3, DType::f16, false, false}, batch, rng);
   DeviceLayer c({1024, 2080, 4, DType::f16, false, false}, batch, rng);
-  DeviceBuffer x = DeviceBuffer::from(random_activations(batch, 4096, DType::f16, rng).bits);
-  DeviceBuffer ya(batch * 4096 * 2), yb(batch * 1024 * 2), yc(batch * 2080 * 2);
-  Stream stream;
+  DeviceBuffer x = device_copy(random_activations(batch, 4096, DType::f16, rng).bits);
+  DeviceBuffer ya = device_buffer(batch * 4096 * 2), yb = device_buffer(batch * 1024 * 2), yc = device_buffer(batch * 2080 * 2);
+  Stream stream = test_stream();
   ScopedContext scope(context().cu());
 
   a.linear.forward(x.get(), ya.get(), batch, stream.get());
   b.linear.forward(ya.get(), yb.get(), batch, stream.get());
   c.linear.forward(yb.get(), yc.get(), batch, stream.get());
-  stream.synchronize();
+  stream.synchronize("the test's forwards");
   const std::vector<uint16_t> eager = read(yc);
 
   yc.poison();
@@ -86,7 +72,7 @@ TEST_CASE("a captured sequence of three linears replays to the bits of eager cal
   for (int replay = 0; replay < 2; ++replay) {
     yc.poison();
     check_cuda(driver().cuGraphLaunch(exec, stream.get()), "graph launch");
-    stream.synchronize();
+    stream.synchronize("the test's forwards");
     CHECK(read(yc) == eager);
   }
   driver().cuGraphExecDestroy(exec);
@@ -100,16 +86,17 @@ TEST_CASE("a forward graph replays and follows pointer updates without recapture
   const int batch = 8;
   DeviceLayer a({2048, 11008, 2, DType::bf16, false, false}, batch, rng);
   DeviceLayer b({11008, 2048, 3, DType::bf16, false, false}, batch, rng);
-  DeviceBuffer x1 = DeviceBuffer::from(random_activations(batch, 2048, DType::bf16, rng).bits);
-  DeviceBuffer x2 = DeviceBuffer::from(random_activations(batch, 2048, DType::bf16, rng).bits);
-  DeviceBuffer h(batch * 11008 * 2), y1(batch * 2048 * 2), y2(batch * 2048 * 2), expected(batch * 2048 * 2);
-  Stream stream;
+  DeviceBuffer x1 = device_copy(random_activations(batch, 2048, DType::bf16, rng).bits);
+  DeviceBuffer x2 = device_copy(random_activations(batch, 2048, DType::bf16, rng).bits);
+  DeviceBuffer h = device_buffer(batch * 11008 * 2), y1 = device_buffer(batch * 2048 * 2), y2 = device_buffer(batch * 2048 * 2),
+               expected = device_buffer(batch * 2048 * 2);
+  Stream stream = test_stream();
   ScopedContext scope(context().cu());
 
   auto eager = [&](const DeviceBuffer& x) {
     a.linear.forward(x.get(), h.get(), batch, stream.get());
     b.linear.forward(h.get(), expected.get(), batch, stream.get());
-    stream.synchronize();
+    stream.synchronize("the test's forwards");
     return read(expected);
   };
   const std::vector<uint16_t> want1 = eager(x1), want2 = eager(x2);
@@ -121,7 +108,7 @@ TEST_CASE("a forward graph replays and follows pointer updates without recapture
   graph.instantiate();
   y1.poison();
   graph.launch(stream.get());
-  stream.synchronize();
+  stream.synchronize("the test's forwards");
   CHECK(read(y1) == want1);
 
   graph.set_io(0, x2.get(), h.get());
@@ -129,7 +116,7 @@ TEST_CASE("a forward graph replays and follows pointer updates without recapture
   y1.poison();
   y2.poison();
   graph.launch(stream.get());
-  stream.synchronize();
+  stream.synchronize("the test's forwards");
   CHECK(read(y2) == want2);
   const std::vector<uint16_t> untouched = read(y1);
   CHECK(std::all_of(untouched.begin(), untouched.end(), [](uint16_t bits) { return bits == 0xffff; }));
@@ -142,9 +129,9 @@ TEST_CASE("a forward that would compile during capture fails and leaves the capt
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   DeviceLayer lazy({1536, 576, 2, DType::f16, false, false}, 64, rng, /*lazy=*/true);
-  DeviceBuffer x = DeviceBuffer::from(random_activations(17, 1536, DType::f16, rng).bits);
-  DeviceBuffer y(17 * 576 * 2);
-  Stream stream;
+  DeviceBuffer x = device_copy(random_activations(17, 1536, DType::f16, rng).bits);
+  DeviceBuffer y = device_buffer(17 * 576 * 2);
+  Stream stream = test_stream();
   ScopedContext scope(context().cu());
 
   check_cuda(driver().cuStreamBeginCapture(stream.get(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "begin capture");
@@ -163,7 +150,7 @@ TEST_CASE("a forward that would compile during capture fails and leaves the capt
 
   y.poison();
   lazy.linear.forward(x.get(), y.get(), 17, stream.get());  // outside capture it compiles and runs
-  stream.synchronize();
+  stream.synchronize("the test's forwards");
   const std::vector<uint16_t> out = read(y);
   CHECK(std::none_of(out.begin(), out.end(), [](uint16_t bits) { return (bits & 0x7c00) == 0x7c00; }));
 }
