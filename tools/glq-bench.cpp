@@ -1,5 +1,5 @@
 // glq-bench: times glqjit's whole linear layers against cuBLAS fp16 and the memory roofline
-// under the protocol of BENCHMARK.md: cold weights (copies over 300 MB), 20 rounds over all
+// under the protocol of BENCHMARK.md: cold weights (copies over six times the L2), 20 rounds over all
 // copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays.
 #include <fmt/format.h>
 #include <unistd.h>
@@ -34,6 +34,7 @@
 #include "tools/bench_cublas.hpp"
 #include "tools/bench_nvml.hpp"
 #include "tools/tool_main.hpp"
+#include "tuner/gpu_timer.hpp"
 
 #ifndef GLQJIT_VERSION
 #define GLQJIT_VERSION ""
@@ -44,10 +45,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// BENCHMARK.md: the copies a measurement rotates among hold more than this many weight bytes
-// (six times the H100's 50 MB L2), so that weights come from HBM.
-constexpr double kColdBytes = 300e6;
-constexpr int kMinCopies = 2;
 constexpr size_t kProbeBytes = size_t(1) << 30;  // the streaming-read probe reads 1 GiB
 constexpr int kProbeWarmups = 2;
 constexpr int kProbeRuns = 10;
@@ -56,13 +53,6 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ---------------------------------------------------------------------------------------------
 // Command line
-
-struct Shape {
-  int64_t out = 0;  // out_features
-  int64_t in = 0;   // in_features
-  std::string name() const { return fmt::format("{}x{}", out, in); }
-  bool operator==(const Shape&) const = default;
-};
 
 // The shapes of BENCHMARK.md's reference table (those with published numbers to compare to).
 const std::vector<Shape> kDefaultShapes = {{4096, 4096}, {6144, 4096},  {28672, 4096}, {4096, 14336},
@@ -74,33 +64,6 @@ const std::vector<Shape> kBenchmarkShapes = {
     {8192, 8192}, {1024, 8192},  {28672, 8192}, {8192, 28672},  // Llama-3-70B
     {2048, 2048}, {512, 2048},   {11008, 2048}, {2048, 11008},  // SmolLM3-3B
     {6144, 4096}, {28672, 4096}, {57344, 8192}};                // merged qkv, gate_up (8B), gate_up (70B)
-
-std::optional<int64_t> parse_count(std::string_view text) {
-  int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
-// "OUTxIN", e.g. 28672x4096; `why` says what is wrong otherwise.
-std::optional<Shape> parse_shape(const std::string& text, std::string& why) {
-  const size_t x = text.find_first_of("xX");
-  if (x == std::string::npos) {
-    why = fmt::format("shape '{}' is not OUTxIN (out_features x in_features, e.g. 28672x4096)", text);
-    return std::nullopt;
-  }
-  const auto out = parse_count(std::string_view(text).substr(0, x));
-  const auto in = parse_count(std::string_view(text).substr(x + 1));
-  if (!out || !in) {
-    why = fmt::format("shape '{}' is not OUTxIN with two whole numbers (e.g. 28672x4096)", text);
-    return std::nullopt;
-  }
-  if (*out < 1 || *in < 1 || *out > kMaxFeatures || *in > kMaxFeatures) {
-    why = fmt::format("shape '{}': features must be from 1 to {}", text, kMaxFeatures);
-    return std::nullopt;
-  }
-  return Shape{*out, *in};
-}
 
 struct Options {
   std::vector<std::string> shapes;
@@ -223,153 +186,13 @@ void write_file(const std::string& path, const std::string& text) {
   if (error) throw Error(Status::invalid_argument, fmt::format("cannot write {}: {}", path, error.message()));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Device objects (the context is current for the whole run, so they free in their destructors)
-
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(size_t bytes, const std::string& what) : bytes_(bytes) {
-    check_cuda(driver().cuMemAlloc(&pointer_, std::max<size_t>(bytes, 256)),
-               fmt::format("allocating {} for {}", format_bytes(double(bytes)), what));
-  }
-  ~DeviceMemory() { reset(); }
-  DeviceMemory(DeviceMemory&& other) noexcept
-      : pointer_(std::exchange(other.pointer_, 0)), bytes_(std::exchange(other.bytes_, 0)) {}
-  DeviceMemory& operator=(DeviceMemory&& other) noexcept {
-    if (this != &other) {
-      reset();
-      pointer_ = std::exchange(other.pointer_, 0);
-      bytes_ = std::exchange(other.bytes_, 0);
-    }
-    return *this;
-  }
-
-  CUdeviceptr get() const { return pointer_; }
-  size_t bytes() const { return bytes_; }
-  void upload(const void* host, size_t bytes, const std::string& what) const {
-    check_cuda(driver().cuMemcpyHtoD(pointer_, host, bytes), "uploading " + what);
-  }
-
- private:
-  void reset() {
-    if (pointer_ != 0) driver().cuMemFree(pointer_);
-    pointer_ = 0;
-  }
-  CUdeviceptr pointer_ = 0;
-  size_t bytes_ = 0;
-};
-
-class Stream {
- public:
-  // A blocking stream (it waits for the legacy stream, where uploads and the E81B repack go),
-  // not the default stream: stream capture needs one.
-  Stream() { check_cuda(driver().cuStreamCreate(&stream_, CU_STREAM_DEFAULT), "cuStreamCreate"); }
-  ~Stream() { driver().cuStreamDestroy(stream_); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  CUstream get() const { return stream_; }
-  void synchronize(const std::string& what) const {
-    check_cuda(driver().cuStreamSynchronize(stream_), "waiting for " + what);
-  }
-
- private:
-  CUstream stream_ = nullptr;
-};
-
-class Event {
- public:
-  Event() { check_cuda(driver().cuEventCreate(&event_, CU_EVENT_DEFAULT), "cuEventCreate"); }
-  ~Event() { driver().cuEventDestroy(event_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  CUevent get() const { return event_; }
-
- private:
-  CUevent event_ = nullptr;
-};
-
-// Milliseconds between two events recorded around work on `stream`.
-class EventTimer {
- public:
-  void start(CUstream stream) { check_cuda(driver().cuEventRecord(start_.get(), stream), "cuEventRecord"); }
-  double stop_ms(CUstream stream) {
-    check_cuda(driver().cuEventRecord(stop_.get(), stream), "cuEventRecord");
-    check_cuda(driver().cuEventSynchronize(stop_.get()), "waiting for a timed run");
-    float ms = 0;
-    check_cuda(driver().cuEventElapsedTime(&ms, start_.get(), stop_.get()), "cuEventElapsedTime");
-    return double(ms);
-  }
-
- private:
-  Event start_, stop_;
-};
-
-class Graph {
- public:
-  Graph() = default;
-  ~Graph() {
-    if (exec_ != nullptr) driver().cuGraphExecDestroy(exec_);
-    if (graph_ != nullptr) driver().cuGraphDestroy(graph_);
-  }
-  Graph(const Graph&) = delete;
-  Graph& operator=(const Graph&) = delete;
-
-  // Captures what `enqueue` puts on `stream` and instantiates it; a failure ends the capture.
-  void capture(CUstream stream, const std::function<void()>& enqueue) {
-    const Driver& d = driver();
-    check_cuda(d.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
-    try {
-      enqueue();
-    } catch (...) {
-      CUgraph broken = nullptr;
-      d.cuStreamEndCapture(stream, &broken);
-      if (broken != nullptr) d.cuGraphDestroy(broken);
-      throw;
-    }
-    check_cuda(d.cuStreamEndCapture(stream, &graph_),
-               "cuStreamEndCapture (the capture was invalidated by a call that is not allowed in a graph)");
-    check_cuda(d.cuGraphInstantiate(&exec_, graph_, 0), "cuGraphInstantiate");
-  }
-  void launch(CUstream stream) const { check_cuda(driver().cuGraphLaunch(exec_, stream), "cuGraphLaunch"); }
-
- private:
-  CUgraph graph_ = nullptr;
-  CUgraphExec exec_ = nullptr;
-};
-
-struct Timing {
-  double median_us = kNaN;          // per call
-  std::vector<double> per_call_us;  // one per timed replay
-};
-
-// The protocol's measurement: `enqueue` puts `calls` layer calls on `stream` (rounds over all
-// copies); captured once, replayed once to warm up, then `replays` times under CUDA events.
-Timing time_graph(CUstream stream, int calls, int replays, const std::function<void()>& enqueue) {
-  Graph graph;
-  graph.capture(stream, enqueue);
-  graph.launch(stream);
-  check_cuda(driver().cuStreamSynchronize(stream), "waiting for the warm-up replay");
-  EventTimer timer;
-  Timing timing;
-  for (int r = 0; r < replays; ++r) {
-    timer.start(stream);
-    graph.launch(stream);
-    timing.per_call_us.push_back(timer.stop_ms(stream) * 1000.0 / calls);
-  }
-  timing.median_us = median(timing.per_call_us);
-  return timing;
-}
-
 // Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
-bool finite_f16(const DeviceMemory& y, size_t count) {
+bool finite_f16(const DeviceBuffer& y, size_t count) {
   count = std::min(count, kFiniteCheckValues);
   std::vector<uint16_t> host(count);
-  check_cuda(driver().cuMemcpyDtoH(host.data(), y.get(), count * sizeof(uint16_t)), "downloading an output");
+  y.download(host.data(), count * sizeof(uint16_t));
   return std::all_of(host.begin(), host.end(), [](uint16_t bits) { return (bits & 0x7c00u) != 0x7c00u; });
 }
-
-int copies_for(double bytes_per_copy) { return std::max(kMinCopies, int(std::floor(kColdBytes / bytes_per_copy)) + 1); }
 
 // If a failed measurement left the context broken (a fault in a kernel), nothing after it
 // can be trusted: stop the run. (The driver table has no cuCtxSynchronize: the run's stream and
@@ -487,13 +310,13 @@ struct Bandwidth {
 
 // The card's streaming read bandwidth: the read kernel over 1 GiB, at full occupancy with a few
 // block sizes; each timed kProbeRuns times; the best median is taken.
-Bandwidth measure_read_bandwidth(const Probe& probe, CUstream stream) {
-  DeviceMemory data(kProbeBytes, "the 1 GiB bandwidth probe");
+Bandwidth measure_read_bandwidth(CUcontext context, const Probe& probe, CUstream stream) {
+  DeviceBuffer data(context, kProbeBytes, "the 1 GiB bandwidth probe");
   probe.fill_f16(data.get(), kProbeBytes / 2, 0x5eed, stream);
   const unsigned configurations[][2] = {{256, 8}, {512, 4}, {1024, 2}};  // threads, blocks per SM
   const unsigned max_blocks = unsigned(probe.sm_count()) * 8;
-  DeviceMemory sink(max_blocks * sizeof(unsigned), "the bandwidth probe's output");
-  EventTimer timer;
+  DeviceBuffer sink(context, max_blocks * sizeof(unsigned), "the bandwidth probe's output");
+  EventTimer timer(context);
   Bandwidth best;
   for (const auto& [threads, per_sm] : configurations) {
     const unsigned blocks = unsigned(probe.sm_count()) * per_sm;
@@ -677,27 +500,27 @@ uint64_t shape_seed(const Shape& shape, int bpw) {
 
 // cuBLAS fp16 on a dense weight of the same logical shape; fills the cuBLAS columns of every
 // row of the shape. Errors are recorded per batch; the run goes on.
-void bench_cublas(bench::Cublas& cublas, const Probe& probe, const Stream& stream, const Shape& shape,
-                  const std::vector<int>& batches, const Options& options, Report& report) {
+void bench_cublas(const Context& context, bench::Cublas& cublas, const Probe& probe, const Stream& stream,
+                  const Shape& shape, const std::vector<int>& batches, const Options& options, Report& report) {
   const int max_batch = *std::max_element(batches.begin(), batches.end());
   const double dense_bytes = double(shape.out) * double(shape.in) * 2;
-  const int copies = copies_for(dense_bytes);
+  const int copies = cold_copies(dense_bytes, context.device().l2_bytes);
   auto record = [&](int batch, const std::function<void(Row&)>& set) {
     for (Row& row : report.rows) {
       if (row.shape == shape && row.batch == batch) set(row);
     }
   };
   struct DenseCopy {
-    DeviceMemory weight, x, y;
+    DeviceBuffer weight, x, y;
   };
   std::vector<DenseCopy> dense;
   try {
     const auto start = std::chrono::steady_clock::now();
     for (int c = 0; c < copies; ++c) {
       DenseCopy copy;
-      copy.weight = DeviceMemory(size_t(dense_bytes), fmt::format("a dense fp16 {} weight", shape.name()));
-      copy.x = DeviceMemory(size_t(max_batch) * shape.in * 2, "an input batch");
-      copy.y = DeviceMemory(size_t(max_batch) * shape.out * 2, "an output batch");
+      copy.weight = DeviceBuffer(context.cu(), size_t(dense_bytes), fmt::format("a dense fp16 {} weight", shape.name()));
+      copy.x = DeviceBuffer(context.cu(), size_t(max_batch) * shape.in * 2, "an input batch");
+      copy.y = DeviceBuffer(context.cu(), size_t(max_batch) * shape.out * 2, "an output batch");
       probe.fill_f16(copy.weight.get(), size_t(shape.out) * shape.in, 1000 + c, stream.get());
       probe.fill_f16(copy.x.get(), size_t(max_batch) * shape.in, 2000 + c, stream.get());
       dense.push_back(std::move(copy));
@@ -722,7 +545,7 @@ void bench_cublas(bench::Cublas& cublas, const Probe& probe, const Stream& strea
       }
       stream.synchronize("the cuBLAS warm-up");
       const bool finite = finite_f16(dense.front().y, size_t(batch) * shape.out);
-      const Timing timing = time_graph(stream.get(), options.rounds * copies, options.replays, [&] {
+      const GraphTiming timing = time_graph(context.cu(), stream.get(), options.rounds * copies, options.replays, [&] {
         for (int r = 0; r < options.rounds; ++r) {
           for (const DenseCopy& copy : dense) {
             cublas.linear_f16(copy.weight.get(), copy.x.get(), copy.y.get(), shape.out, shape.in, batch);
@@ -746,12 +569,6 @@ void bench_cublas(bench::Cublas& cublas, const Probe& probe, const Stream& strea
   }
 }
 
-struct LayerCopy {
-  std::vector<DeviceMemory> stages;
-  DeviceMemory su, sv, x, y;
-  std::unique_ptr<Linear> linear;  // last: destroyed before the memory it points at
-};
-
 // --variant over the default variant of each batch's bucket; where that is not legal the bucket
 // keeps its default and a progress line says why.
 std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec& spec, const std::vector<int>& batches,
@@ -771,13 +588,14 @@ std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec&
   return variants;
 }
 
-// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies; fills the
-// glqjit columns of the rows of (shape, bpw).
-void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, const Shape& shape, int bpw,
-                  const std::vector<int>& batches, const Options& options, double bandwidth, Report& report) {
+// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies (the tuner's
+// LayerTimer, so that both measure the same way); fills the glqjit columns of the rows of
+// (shape, bpw).
+void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vector<int>& batches,
+                  const Options& options, double bandwidth, Report& report) {
   const std::string what = fmt::format("{} bpw {}", shape.name(), bpw);
   const int max_batch = *std::max_element(batches.begin(), batches.end());
-  std::vector<LayerCopy> copies;
+  std::unique_ptr<LayerTimer> timer;
   double layer_bytes = 0;
   try {
     LinearSpec spec;
@@ -789,88 +607,48 @@ void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, co
     spec.geometry();
     auto start = std::chrono::steady_clock::now();
     const QuantizedLayer layer = random_layer(shape.in, shape.out, bpw, shape_seed(shape, bpw));
-    for (const auto& stage : layer.stages) layer_bytes += double(stage.size() * sizeof(uint64_t));
-    layer_bytes += double((layer.su.size() + layer.sv.size()) * sizeof(uint16_t));
-    const int count = copies_for(layer_bytes);
-    progress(fmt::format("{}: random layer of {} made in {:.1f} s; uploading {} copies ({} in all)", what,
-                         format_bytes(layer_bytes), seconds_since(start), count, format_bytes(layer_bytes * count)));
-    if (layer.stages.size() > 4) throw Error(Status::internal, fmt::format("{} has more than 4 stages", what));
-
+    progress(fmt::format("{}: random layer made in {:.1f} s; uploading its copies", what, seconds_since(start)));
     start = std::chrono::steady_clock::now();
-    for (int c = 0; c < count; ++c) {
-      LayerCopy copy;
-      for (size_t s = 0; s < layer.stages.size(); ++s) {
-        const size_t bytes = layer.stages[s].size() * sizeof(uint64_t);
-        copy.stages.emplace_back(bytes, fmt::format("stage {} of {}", s, what));
-        copy.stages.back().upload(layer.stages[s].data(), bytes, fmt::format("stage {} of {}", s, what));
-      }
-      copy.su = DeviceMemory(layer.su.size() * 2, "SU");
-      copy.su.upload(layer.su.data(), layer.su.size() * 2, "SU");
-      copy.sv = DeviceMemory(layer.sv.size() * 2, "SV");
-      copy.sv.upload(layer.sv.data(), layer.sv.size() * 2, "SV");
-      copy.x = DeviceMemory(size_t(max_batch) * shape.in * 2, "an input batch");
-      copy.y = DeviceMemory(size_t(max_batch) * shape.out * 2, "an output batch");
-      probe.fill_f16(copy.x.get(), size_t(max_batch) * shape.in, 3000 + c, stream.get());
-      copies.push_back(std::move(copy));
-    }
-    stream.synchronize("filling the inputs");
-    check_cuda(driver().cuStreamSynchronize(nullptr), "waiting for the uploads");
-
-    DeviceWeights weights;
-    weights.wscale = layer.wscale;
-    for (size_t s = 0; s < layer.inv_resid_scales.size() && s < weights.inv_resid_scale.size(); ++s) {
-      weights.inv_resid_scale[s] = layer.inv_resid_scales[s];
-    }
+    timer = std::make_unique<LayerTimer>(context, spec, layer, max_batch,
+                                         LayerTimerOptions{options.rounds, options.replays});
+    layer_bytes = timer->weight_bytes();
     LinearOptions linear_options;
     linear_options.max_batch = max_batch;
     linear_options.lazy_buckets = true;
     if (!options.variant.empty()) linear_options.variants = chosen_variants(context, spec, batches, options.variant);
-    for (LayerCopy& copy : copies) {
-      for (size_t s = 0; s < copy.stages.size(); ++s) weights.stages[s] = copy.stages[s].get();
-      weights.su = copy.su.get();
-      weights.sv = copy.sv.get();
-      copy.linear = std::make_unique<Linear>(context, spec, weights, linear_options);
-    }
-    progress(fmt::format("{}: {} copies uploaded and planned in {:.1f} s", what, count, seconds_since(start)));
+    timer->plan(linear_options);
+    progress(fmt::format("{}: {} copies of {} ({} in all) uploaded and planned in {:.1f} s", what, timer->copies(),
+                         format_bytes(layer_bytes), format_bytes(layer_bytes * timer->copies()), seconds_since(start)));
   } catch (const Error& error) {
     progress(fmt::format("error: {}: {}", what, error.what()));
     for (int batch : batches) {
       if (Row* row = report.find(shape, bpw, batch)) row->error = error.what();
     }
     ++report.failures;
-    copies.clear();
-    check_context_alive(stream.get(), what);
+    timer.reset();
+    check_context_alive(nullptr, what);
     return;
   }
 
-  const int count = int(copies.size());
   for (int batch : batches) {
     Row* row = report.find(shape, bpw, batch);
     if (row == nullptr) continue;
-    row->copies = count;
+    row->copies = timer->copies();
     row->layer_bytes = layer_bytes;
     row->roofline_bytes = layer_bytes + double(batch) * double(shape.in + shape.out) * 2;
     row->roofline_us = row->roofline_bytes / bandwidth * 1e6;
     if (batch == 1) row->target_us = std::max(row->roofline_us / 0.8, row->roofline_us + 3.0);
     try {
-      // One eager forward per copy: a lazy bucket is compiled (first copy) or loaded from the
-      // store (the others) here, never during capture.
-      const auto start = std::chrono::steady_clock::now();
-      for (LayerCopy& copy : copies) copy.linear->forward(copy.x.get(), copy.y.get(), batch, stream.get());
-      stream.synchronize(fmt::format("the eager forwards of {} batch {}", what, batch));
-      const double ready_s = seconds_since(start);
-      row->finite = finite_f16(copies.front().y, size_t(batch) * shape.out);
-      for (const Linear::BucketInfo& bucket : copies.front().linear->buckets()) {
+      // A lazy bucket is compiled (first copy) or loaded (the others) here, never during capture.
+      const double ready_s = timer->eager_forwards(batch);
+      row->finite = finite_f16(timer->first_output(), size_t(batch) * shape.out);
+      for (const Linear::BucketInfo& bucket : timer->first_linear().buckets()) {
         if (bucket.bucket == bucket_for(batch)) {
           row->variant = bucket.variant.canonical();
           row->tuned = bucket.tuned;
         }
       }
-      const Timing timing = time_graph(stream.get(), options.rounds * count, options.replays, [&] {
-        for (int r = 0; r < options.rounds; ++r) {
-          for (LayerCopy& copy : copies) copy.linear->forward(copy.x.get(), copy.y.get(), batch, stream.get());
-        }
-      });
+      const GraphTiming timing = timer->time(batch);
       row->glq_us = timing.median_us;
       row->glq_replays_us = timing.per_call_us;
       std::string line = fmt::format("{} batch {}: glqjit {:.2f} µs, roofline {:.2f} µs ({:.1f} %)", what, batch,
@@ -884,7 +662,7 @@ void bench_glqjit(Context& context, const Probe& probe, const Stream& stream, co
       progress(fmt::format("error: {} batch {}: {}", what, batch, error.what()));
       row->error = error.what();
       ++report.failures;
-      check_context_alive(stream.get(), fmt::format("{} batch {}", what, batch));
+      check_context_alive(timer->stream(), fmt::format("{} batch {}", what, batch));
     }
   }
 }
@@ -962,10 +740,10 @@ void run(const Options& options) {
   progress(fmt::format("{} (device {}, {}, {} SMs); store {}", info.name, info.ordinal, info.arch.name(), info.sm_count,
                        context->store() ? context->store()->path() : std::string("none")));
 
-  Stream stream;
+  Stream stream(context->cu(), CU_STREAM_DEFAULT);
   progress("measuring the streaming read bandwidth (1 GiB, 16-byte loads)");
   const Probe probe(*context);
-  const Bandwidth bandwidth = measure_read_bandwidth(probe, stream.get());
+  const Bandwidth bandwidth = measure_read_bandwidth(context->cu(), probe, stream.get());
   progress(fmt::format("streaming read bandwidth {:.1f} GB/s", bandwidth.bytes_per_second / 1e9));
 
   std::unique_ptr<bench::Cublas> cublas;
@@ -1042,7 +820,7 @@ void run(const Options& options) {
                                  {"threads", bandwidth.threads},
                                  {"samples_gbps", bandwidth.samples_gbps},
                                  {"configurations", bandwidth.configurations}};
-    h["protocol"] = {{"cold_bytes", kColdBytes}, {"min_copies", kMinCopies},
+    h["protocol"] = {{"cold_bytes", kColdL2Multiple * double(info.l2_bytes)}, {"l2_bytes", info.l2_bytes},
                      {"rounds", options.rounds}, {"replays", options.replays},
                      {"warmup_replays", 1},      {"time", "median over replays of replay time / (rounds * copies)"},
                      {"dtype", "fp16"}};
@@ -1067,9 +845,9 @@ void run(const Options& options) {
                     "median of {})",
                     bandwidth.bytes_per_second / 1e9, bandwidth.blocks, bandwidth.threads, kProbeRuns));
     lines.push_back(
-        fmt::format("protocol: copies of each layer over {:.0f} MB (at least {}), {} rounds over all "
+        fmt::format("protocol: copies of each layer over {:.0f} MB ({:.0f} times the L2), {} rounds over all "
                     "copies in one CUDA graph, one warm-up replay, median of {} replays; time per call",
-                    kColdBytes / 1e6, kMinCopies, options.rounds, options.replays));
+                    kColdL2Multiple * double(info.l2_bytes) / 1e6, kColdL2Multiple, options.rounds, options.replays));
     h["report_lines"] = lines;
     return h;
   };
@@ -1081,9 +859,9 @@ void run(const Options& options) {
     for (size_t i = 0; i < shapes.size(); ++i) {
       const Shape& shape = shapes[i];
       progress(fmt::format("[{}/{}] {}", i + 1, shapes.size(), shape.name()));
-      if (cublas) bench_cublas(*cublas, probe, stream, shape, batches, options, report);
+      if (cublas) bench_cublas(*context, *cublas, probe, stream, shape, batches, options, report);
       for (int bpw : bpws) {
-        bench_glqjit(*context, probe, stream, shape, bpw, batches, options, bandwidth.bytes_per_second, report);
+        bench_glqjit(*context, shape, bpw, batches, options, bandwidth.bytes_per_second, report);
       }
       write_outputs(options, report);  // a long run that is stopped keeps what it measured
     }
@@ -1134,12 +912,7 @@ int main(int argc, char** argv) {
                  "comma-separated OUTxIN shapes (out_features x in_features), e.g. 4096x4096,28672x4096 "
                  "(default: the shapes of BENCHMARK.md's reference table)")
       ->delimiter(',')
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            std::string why;
-            return parse_shape(text, why) ? std::string() : why;
-          },
-          "OUTxIN", "SHAPE"));
+      ->check(shape_validator());
   auto* shape_set =
       app.add_option("--shape-set", options.shape_set,
                      "default: BENCHMARK.md's reference-table shapes (4096x4096, 6144x4096, 28672x4096, 4096x14336, "

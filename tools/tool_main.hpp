@@ -4,8 +4,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cache/store.hpp"
@@ -31,6 +33,20 @@ int run_tool(const char* name, CLI::App& app, int argc, char** argv, Body&& body
   }
   return 1;
 }
+
+// A layer shape as the command lines write it: "OUTxIN" (out_features x in_features).
+struct Shape {
+  int64_t out = 0;
+  int64_t in = 0;
+  std::string name() const;  // "OUTxIN"
+  bool operator==(const Shape&) const = default;
+};
+
+// "OUTxIN" with whole decimal numbers from 1 to kMaxFeatures; `why` says what is wrong otherwise.
+std::optional<Shape> parse_shape(const std::string& text, std::string& why);
+
+// A CLI11 validator for parse_shape.
+CLI::Validator shape_validator();
 
 // --cache PATH opens that store (errors are fatal); without it the default store is used if it
 // can be opened, else nothing (a warning says so).
