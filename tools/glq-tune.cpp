@@ -167,6 +167,34 @@ std::string difference(const Variant& variant, const Variant& base) {
   return text;
 }
 
+// The gate and timer of a key, made on first use: a key whose candidates all come from the store
+// needs neither a layer's copies on the GPU nor its fp64 reference.
+class LazyGate final : public Gate {
+ public:
+  explicit LazyGate(std::function<std::unique_ptr<Gate>()> make) : make_(std::move(make)) {}
+  GateResult check(const Variant& variant) override {
+    if (!made_) made_ = make_();
+    return made_->check(variant);
+  }
+
+ private:
+  std::function<std::unique_ptr<Gate>()> make_;
+  std::unique_ptr<Gate> made_;
+};
+
+class LazyTimer final : public Timer {
+ public:
+  explicit LazyTimer(std::function<std::unique_ptr<Timer>()> make) : make_(std::move(make)) {}
+  std::vector<double> time_us(const Variant& variant, int batch) override {
+    if (!made_) made_ = make_();
+    return made_->time_us(variant, batch);
+  }
+
+ private:
+  std::function<std::unique_ptr<Timer>()> make_;
+  std::unique_ptr<Timer> made_;
+};
+
 struct ReportRow {
   Target target;
   int bucket = 0;
@@ -279,10 +307,15 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
   std::random_device seeds;
   int key_index = 0;
   for (const Target& target : targets) {
-    const QuantizedLayer layer = random_layer(target.spec.in_features, target.spec.out_features, target.spec.bpw,
-                                              (uint64_t(seeds()) << 32) | seeds(),
-                                              RandomLayerOptions{target.spec.has_bias, false, DType::bf16});
-    LayerTimer timer(context, target.spec, layer, buckets.back(), LayerTimerOptions{kTuningRounds, kTuningReplays});
+    const uint64_t layer_seed = (uint64_t(seeds()) << 32) | seeds();
+    LazyTimer timer([&]() -> std::unique_ptr<Timer> {
+      const QuantizedLayer layer = random_layer(target.spec.in_features, target.spec.out_features, target.spec.bpw,
+                                                layer_seed,
+                                                RandomLayerOptions{target.spec.has_bias, target.spec.legacy_single_block,
+                                                                   DType::bf16});
+      return std::make_unique<LayerTimer>(context, target.spec, layer, buckets.back(),
+                                          LayerTimerOptions{kTuningRounds, kTuningReplays});
+    });
     for (int bucket : buckets) {
       if (options.budget_minutes > 0) {
         // The budget left, shared evenly among the keys left.
@@ -291,7 +324,10 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
       }
       ++key_index;
       const std::string key = fmt::format("{} bucket {}", target.spec.canonical(), bucket);
-      ReferenceGate gate(context, target.spec, bucket, (uint64_t(seeds()) << 32) | seeds());
+      const uint64_t gate_seed = (uint64_t(seeds()) << 32) | seeds();
+      LazyGate gate([&]() -> std::unique_ptr<Gate> {
+        return std::make_unique<ReferenceGate>(context, target.spec, bucket, gate_seed);
+      });
       KernelBuilder builder(store, target.spec, bucket, device.arch);
       const auto start = std::chrono::steady_clock::now();
       TuneOutcome outcome = tune_key({target.spec, bucket}, settings, builder, gate, timer, store,

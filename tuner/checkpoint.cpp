@@ -22,6 +22,7 @@
 #include "format/geometry.hpp"
 #include "format/recipe.hpp"
 #include "glqjit/error.hpp"
+#include "tuner/json_value_text.hpp"
 
 namespace glqjit {
 namespace {
@@ -44,17 +45,6 @@ constexpr std::string_view kReExport = "re-export this checkpoint with the GLQ q
   throw Error(Status::invalid_argument, fmt::format("{}: {}", where, problem));
 }
 
-// A value as the file spells it, cut short. Large or nested values are only described: dumping
-// them would cost as much memory as the file, and recurse as deep as a hostile file nests.
-std::string shown(const json& value) {
-  const auto nested = [](const json& element) { return element.is_structured(); };
-  if (value.is_structured() && (value.size() > 8 || std::any_of(value.begin(), value.end(), nested))) {
-    return fmt::format("a JSON {} of {} entries", value.type_name(), value.size());
-  }
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return text;
-}
 
 // Filesystem queries that answer false instead of throwing: a path that cannot be read is then
 // reported by the open or the listing that follows, with its own message.
