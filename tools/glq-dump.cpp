@@ -128,7 +128,7 @@ void dump_kernel(const KernelArguments& a) {
 }
 
 // The tuning records of a store: what glq-tune chose per device, spec and batch bucket, with
-// the details it kept on why the winner won.
+// the details it kept on why the winner won, and every measurement of the key, fastest first.
 void dump_tuning(const std::string& cache_path, bool json) {
   const std::string path = cache_path.empty() ? default_store_path() : cache_path;
   if (!std::filesystem::exists(path)) {
@@ -138,16 +138,31 @@ void dump_tuning(const std::string& cache_path, bool json) {
   }
   Store store(StoreOptions{path, /*read_only=*/true});
   const std::vector<TuningRecord> records = store.all_tuning();
+  // Timed candidates by time, then the others by status.
+  auto measurements_of = [&](const TuningRecord& r) {
+    std::vector<MeasurementRecord> measured = store.find_measurements(r.device_signature, r.spec, r.batch_bucket);
+    std::stable_sort(measured.begin(), measured.end(), [](const MeasurementRecord& a, const MeasurementRecord& b) {
+      const bool a_ok = a.status == "ok", b_ok = b.status == "ok";
+      if (a_ok != b_ok) return a_ok;
+      return a_ok ? a.median_us < b.median_us : a.status < b.status;
+    });
+    return measured;
+  };
+  auto parsed = [](const std::string& text) {
+    return nlohmann::ordered_json::parse(text.empty() ? "null" : text, nullptr, /*allow_exceptions=*/false);
+  };
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const TuningRecord& r : records) {
+      nlohmann::ordered_json measured = nlohmann::ordered_json::array();
+      for (const MeasurementRecord& m : measurements_of(r)) measured.push_back(parsed(m.details));
       out.push_back({{"device_signature", r.device_signature},
                      {"spec", r.spec},
                      {"batch_bucket", r.batch_bucket},
                      {"variant", r.variant},
                      {"time_us", r.time_us},
-                     {"details", nlohmann::ordered_json::parse(r.details.empty() ? "null" : r.details, nullptr,
-                                                               /*allow_exceptions=*/false)}});
+                     {"details", parsed(r.details)},
+                     {"measurements", measured}});
     }
     std::printf("%s\n", out.dump(2).c_str());
     return;
@@ -159,6 +174,12 @@ void dump_tuning(const std::string& cache_path, bool json) {
   for (const TuningRecord& r : records) {
     std::printf("%s | %s | bucket %d\n  winner  %s  (%.2f us)\n  details %s\n", r.device_signature.c_str(),
                 r.spec.c_str(), r.batch_bucket, r.variant.c_str(), r.time_us, r.details.c_str());
+    for (const MeasurementRecord& m : measurements_of(r)) {
+      const nlohmann::ordered_json details = parsed(m.details);
+      const std::string reason = m.status != "ok" && details.is_object() ? details.value("reason", "") : "";
+      std::printf("  %-14s %9s  %s%s\n", m.status.c_str(), m.status == "ok" ? fmt::format("{:.2f} us", m.median_us).c_str() : "",
+                  m.variant.c_str(), reason.empty() ? "" : ("  (" + reason.substr(0, reason.find('\n')) + ")").c_str());
+    }
   }
 }
 
