@@ -5,29 +5,13 @@
 #include <functional>
 #include <string>
 
+#include "cache_checks.hpp"
 #include "cache_fixtures.hpp"
 #include "glqjit/error.hpp"
 
 using namespace glqjit;
 using namespace glqjit::test;
 namespace fs = std::filesystem;
-
-namespace {
-
-// Runs action, which must throw Error(cache_error) whose message holds every one of words.
-void require_cache_error(const std::function<void()>& action, const std::vector<std::string>& words) {
-  try {
-    action();
-  } catch (const Error& error) {
-    INFO("message: " << error.what());
-    CHECK(error.status() == Status::cache_error);
-    for (const auto& word : words) CHECK_THAT(error.what(), Catch::Contains(word));
-    return;
-  }
-  FAIL("no Error was thrown");
-}
-
-}  // namespace
 
 TEST_CASE("store errors: a path that cannot be created", "[cache][store][errors]") {
   TempDir dir;

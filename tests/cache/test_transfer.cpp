@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/transfer.hpp"
+#include "cache_checks.hpp"
 #include "cache_fixtures.hpp"
 #include "glqjit/error.hpp"
 
@@ -131,18 +132,6 @@ void check_counts(const TransferCounts& counts, const Rows& rows) {
   CHECK(counts.measurements == static_cast<int>(rows.measurements.size()));
 }
 
-// Runs action, which must throw Error(cache_error) whose message holds every one of words.
-void require_cache_error(const std::function<void()>& action, const std::vector<std::string>& words) {
-  try {
-    action();
-  } catch (const Error& error) {
-    INFO("message: " << error.what());
-    CHECK(error.status() == Status::cache_error);
-    for (const auto& word : words) CHECK_THAT(error.what(), Catch::Contains(word));
-    return;
-  }
-  FAIL("no Error was thrown");
-}
 
 }  // namespace
 
