@@ -7,6 +7,7 @@ namespace glqjit {
 namespace {
 
 size_t aligned(size_t bytes) { return (bytes + 255) / 256 * 256; }
+size_t aligned_to_16(size_t bytes) { return (bytes + 15) / 16 * 16; }
 
 // A Hadamard block in shared memory: one fp32 per element plus a pad word per 16
 // (templates/hadamard.cuh).
@@ -25,6 +26,25 @@ unsigned k_warps_reduction_bytes(const Variant& variant) {
 int k_tiles_per_split(const LinearSpec& spec, const Variant& variant) {
   const int k_tiles = int(spec.geometry().n_pad / 64);
   return (k_tiles + variant.k_split - 1) / variant.k_split;
+}
+
+// The most input columns any CTA's K slice reaches through the Hadamard blocks it overlaps:
+// from the first overlapping block's start to the last one's end.
+int64_t widest_covering_blocks(const std::vector<int64_t>& blocks, int64_t slice_columns, int64_t n_pad) {
+  int64_t widest = 0;
+  for (int64_t first = 0; first < n_pad; first += slice_columns) {
+    const int64_t end = std::min(n_pad, first + slice_columns);
+    int64_t offset = 0, cover_first = -1, cover_end = 0;
+    for (int64_t block : blocks) {
+      if (offset < end && offset + block > first) {
+        if (cover_first < 0) cover_first = offset;
+        cover_end = offset + block;
+      }
+      offset += block;
+    }
+    widest = std::max(widest, cover_end - cover_first);
+  }
+  return widest;
 }
 
 }  // namespace
@@ -64,7 +84,9 @@ FusedLayout fused_layout(const LinearSpec& spec, const Variant& variant, int bat
   layout.u_columns = 64 * k_tiles_per_split(spec, variant);
   layout.u_row_bytes = unsigned(layout.u_columns) * 2 + 16;
   layout.u_offset = codebook_bytes(spec.recipe(), variant);
-  layout.scratch_offset = layout.u_offset + unsigned(layout.rows) * layout.u_row_bytes;
+  layout.sv_columns = int(widest_covering_blocks(geometry.in_blocks, layout.u_columns, geometry.n_pad));
+  layout.sv_offset = layout.u_offset + unsigned(layout.rows) * layout.u_row_bytes;
+  layout.scratch_offset = layout.sv_offset + unsigned(aligned_to_16(size_t(layout.sv_columns) * 2));
   const int64_t largest_block = std::max(*std::max_element(geometry.in_blocks.begin(), geometry.in_blocks.end()),
                                          *std::max_element(geometry.out_blocks.begin(), geometry.out_blocks.end()));
   layout.flags_offset =

@@ -52,13 +52,16 @@ inline constexpr const char* kRepackE81bKernel = "glq_repack_e81b";
 
 // Kernel family 1's shared memory (templates/matmul_fused.cuh): the codebooks, its slice of u
 // (rows of the CTA's batch columns, each `u_columns` fp16 and a 16-byte pad, so that the
-// activation loads of a warp do not conflict), then one region that serves as the Hadamard
-// scratch of either side and as the K_WARPS reduction, then a word of flags.
+// activation loads of a warp do not conflict), SV of the input blocks the slice overlaps (at most
+// `sv_columns` fp16, copied before the kernel waits on the one before it), then one region that
+// serves as the Hadamard scratch of either side and as the K_WARPS reduction, then a word of flags.
 struct FusedLayout {
   int rows = 0;
   int u_columns = 0;
   unsigned u_row_bytes = 0;
   unsigned u_offset = 0;
+  int sv_columns = 0;
+  unsigned sv_offset = 0;
   unsigned scratch_offset = 0;
   unsigned flags_offset = 0;
   unsigned bytes = 0;

@@ -173,6 +173,7 @@ std::string specialization(const GeneratedKernel& k) {
   text += fmt::format("constexpr bool ACT_IS_BF16 = {};\n", k.spec.dtype == DType::bf16);
   text += fmt::format("constexpr bool HAS_BIAS = {};\n", k.spec.has_bias);
   text += fmt::format("constexpr bool HAS_PDL = {};  // programmatic dependent launch\n", k.arch.major >= 9);
+  text += fmt::format("constexpr bool HAS_BULK_PREFETCH = {};  // cp.async.bulk.prefetch.L2\n", k.arch.major >= 9);
   text += fmt::format("constexpr bool U_IN_FRAGMENT_ORDER = {};  // see u_position\n", k.variant.family == 3);
   text += fmt::format("constexpr int BATCH_BUCKET = {};\n", k.batch_bucket);
   text += fmt::format("constexpr int MATMUL_WARPS = {};\n", k.variant.warps);
@@ -199,7 +200,10 @@ std::string specialization(const GeneratedKernel& k) {
     text += fmt::format("constexpr int FUSED_ROWS = {};  // batch columns of u a CTA keeps\n", layout.rows);
     text += fmt::format("constexpr int U_COLUMNS = {};  // the CTA's K slice\n", layout.u_columns);
     text += fmt::format("constexpr int U_ROW_BYTES = {};\n", layout.u_row_bytes);
-    text += fmt::format("constexpr int U_OFFSET = {};  // shared memory: codebooks, u, scratch\n", layout.u_offset);
+    text += fmt::format("constexpr int U_OFFSET = {};  // shared memory: codebooks, u, SV, scratch\n", layout.u_offset);
+    text += fmt::format("constexpr int SV_OFFSET = {};\n", layout.sv_offset);
+    text += fmt::format("constexpr int SV_COLUMNS = {};  // SV of the input blocks a CTA's slice overlaps\n",
+                        layout.sv_columns);
     text += fmt::format("constexpr int SCRATCH_OFFSET = {};\n", layout.scratch_offset);
     text += fmt::format("constexpr int FLAGS_OFFSET = {};\n", layout.flags_offset);
     text += fmt::format("constexpr int ARRIVAL_BYTES = {};  // workspace: arrival counters, then partial sums\n",

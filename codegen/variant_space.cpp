@@ -254,10 +254,11 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
   v.prefetch = std::min(2, tiles_per_warp);
   while (v.prefetch > 1 && register_estimate(stages, v) > kMaxRingAndAccumulatorRegisters) --v.prefetch;
   // Left to itself, ptxas (NVRTC 13.0) holds glq_matmul to about 80 registers on sm_100a and
-  // sm_120 and spills three- and four-stage recipes there (bpw 5 and 7); one CTA per SM lifts
-  // that (103-124 registers, no spills). Elsewhere its choice is kept: it gives bpw 2 63
-  // registers, where asking for one CTA gives 71 and fewer resident warps.
-  if (arch.major >= 10 && stages >= 3) v.ctas_per_sm = 1;
+  // sm_120 and spills recipes of two stages and more there (bpw 3 to 8; two stages since the
+  // coset offsets became an mma, kernel-notes v9); one CTA per SM lifts that (no spills).
+  // Elsewhere its choice is kept: it gives bpw 2 62 registers, where asking for one CTA gives
+  // more and fewer resident warps.
+  if (arch.major >= 10 && stages >= 2) v.ctas_per_sm = 1;
   return v;
 }
 

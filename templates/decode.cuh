@@ -33,13 +33,12 @@ __device__ __forceinline__ uint4 load_shared_u32x4(u32 address) {
   return v;
 }
 
-// The table row of byte I of `codes`: shift and mask in one step where the shift allows.
+// The table row of byte I of `codes`: the byte moved down by one permute, then scaled into
+// the address by one shift-and-add.
 template <int I>
 __device__ __forceinline__ uint4 table_row(u32 codes, u32 table) {
-  constexpr int down = 8 * I - TABLE_ROW_SHIFT;
-  const u32 row_offset = down >= 0 ? (codes >> (down >= 0 ? down : 0)) & (0xffu << TABLE_ROW_SHIFT)
-                                   : (codes << (down < 0 ? -down : 0)) & (0xffu << TABLE_ROW_SHIFT);
-  return load_shared_u32x4(table + row_offset);
+  const u32 row = byte_permute(codes, 0, 0x4440 + I);  // byte I, zero-extended
+  return load_shared_u32x4(table + (row << TABLE_ROW_SHIFT));
 }
 
 // Code i covers row 2g + (i & 1) and columns 16t + 8 (i >> 1) .. + 7; its value pair j
@@ -50,31 +49,54 @@ __device__ __forceinline__ void place_pairs(const u32 (&pair)[4], u32 (&a)[4][4]
   for (int j = 0; j < 4; ++j) a[2 * (I >> 1) + (j >> 1)][(I & 1) + 2 * (j & 1)] = pair[j];
 }
 
-// E8P (FORMAT.md 2.2): table row = ABS[a] / 2 as four fp16 pairs. The packed high word holds
-// bit j of code i at bit 4j + i, so one shift puts the sign bits of value pair j (bits j and
-// j + 4 of the sign byte) at bits 15 and 31, the fp16 sign positions.
-template <int I>
-__device__ __forceinline__ void decode_e8p_code(uint2 word, u32 parities, u32 table, u32 (&a)[4][4]) {
-  const u32 odd = u32(int(parities << (31 - I)) >> 31);  // all ones when code I's sign byte is odd
-  const uint4 row = table_row<I>(word.x, table);
-  const u32 offset = 0x34003400u ^ (odd & 0x80008000u);  // +0.25 or -0.25 in both halves
-  const u32 abs_pairs[4] = {row.x, row.y, row.z, row.w};
-  u32 pair[4];
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    u32 signs = (word.y << (15 - 4 * j - I)) & 0x80008000u;
-    if (j == 0) signs ^= odd & 0x8000u;  // an odd sign byte toggles its bit 0
-    pair[j] = add_f16x2(abs_pairs[j] ^ signs, offset);
-  }
-  place_pairs<I>(pair, a);
-}
-
-__device__ __forceinline__ void decode_e8p_word(uint2 word, u32 table, u32 (&a)[4][4]) {
-  // Bit i of `parities` is the parity of code i's sign byte (bits i, i+4, ..., i+28 of word.y).
-  u32 parities = word.y ^ (word.y >> 16);
+// Bit i (0..3) of the result is the parity of code i's sign byte, whose bits sit at bits
+// i, i + 4, ..., i + 28 of the packed high word.
+__device__ __forceinline__ u32 sign_parities(u32 signs) {
+  u32 parities = signs ^ (signs >> 16);
   parities ^= parities >> 8;
   parities ^= parities >> 4;
-  static_for<4>([&](auto i) { decode_e8p_code<i.value>(word, parities, table, a); });
+  return parities & 0xfu;
+}
+
+// E8P (FORMAT.md 2.2): table row = ABS[a] / 2 as four fp16 pairs. The packed high word holds
+// bit j of code i at bit 4j + i, so one shift puts the sign bits of value pair j (bits j and
+// j + 4 of the sign byte) at bits 15 and 31, the fp16 sign positions. An odd sign byte toggles
+// its bit 0, which for code i sits at bit i.
+// WITH_OFFSETS adds each code's coset offset (+1/4 even, -1/4 odd) to its eight values; without,
+// the caller adds them by offset_fragment's mma, and one XOR of the parities toggles the bits 0
+// of the whole word. With offsets (family 3, two CTAs per SM in 128 registers) the toggle stays
+// per code: the word-wide form kept one more word live and ptxas spilled. Returns the parities.
+template <bool WITH_OFFSETS>
+__device__ __forceinline__ u32 decode_e8p_word(uint2 word, u32 table, u32 (&a)[4][4]) {
+  const u32 parities = sign_parities(word.y);
+  const u32 signs = WITH_OFFSETS ? word.y : word.y ^ parities;
+  static_for<4>([&](auto i) {
+    constexpr int I = i.value;
+    const uint4 row = table_row<I>(word.x, table);
+    const u32 abs_pairs[4] = {row.x, row.y, row.z, row.w};
+    const u32 odd = u32(int(parities << (31 - I)) >> 31);
+    const u32 offset = 0x34003400u ^ (odd & 0x80008000u);  // +0.25 or -0.25 in both halves
+    u32 pair[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      u32 sign_bits = (signs << (15 - 4 * j - I)) & 0x80008000u;
+      if (WITH_OFFSETS && j == 0) sign_bits ^= odd & 0x8000u;
+      pair[j] = abs_pairs[j] ^ sign_bits;
+      if constexpr (WITH_OFFSETS) pair[j] = add_f16x2(pair[j], offset);
+    }
+    place_pairs<I>(pair, a);
+  });
+  return parities;
+}
+
+// The coset offsets of a word's four codes as the A fragment of an m16n8k8 mma whose k runs over
+// the 8 groups of 8 columns of the tile: register 0 holds codes 0 and 2 (row 2g, groups 2t and
+// 2t + 1), register 1 codes 1 and 3 (row 2g + 1). Multiplying the four parity bits by two powers
+// of two puts bits 0 and 2 (1 and 3) at the fp16 sign positions 15 and 31; the two shifted copies
+// never overlap, so nothing carries.
+__device__ __forceinline__ void offset_fragment(u32 parities, u32 (&a)[2]) {
+  a[0] = ((parities * ((1u << 15) + (1u << 29))) & 0x80008000u) ^ 0x34003400u;
+  a[1] = ((parities * ((1u << 14) + (1u << 28))) & 0x80008000u) ^ 0x34003400u;
 }
 
 // E81B (FORMAT.md 3): byte i of the repacked word is the code that plays the role of code i above.

@@ -5,8 +5,19 @@
 // through shared memory; the last pass hands its values to the caller's store. Shared memory
 // holds one fp32 value per element plus one pad word per 16, so that both the first pass
 // (16 consecutive values per thread) and the strided later passes avoid bank conflicts.
+//
+// A pass hands its results to the caller's store R at a time, store(first, stride, values):
+// values[e] is element first + e * stride. Stores that read more inputs (SU, the bias) then load
+// them all before they write anything.
 
 namespace glq {
+
+// Calls f(first + e * stride, values[e]) for each of the R values a pass hands over.
+template <int R, class F>
+__device__ __forceinline__ void for_each_value(int first, int stride, const float (&values)[R], F&& f) {
+#pragma unroll
+  for (int e = 0; e < R; ++e) f(first + e * stride, values[e]);
+}
 
 __device__ __forceinline__ int padded_index(int i) { return i + (i >> 4); }
 
@@ -39,7 +50,8 @@ __device__ __forceinline__ void hadamard_pass(float* buf, int log_block, int lo,
     butterflies<R>(v);
     if (last) {
 #pragma unroll
-      for (int e = 0; e < R; ++e) store(base + (e << lo), v[e] * scale);
+      for (int e = 0; e < R; ++e) v[e] *= scale;
+      store(base, 1 << lo, v);
     } else {
 #pragma unroll
       for (int e = 0; e < R; ++e) buf[padded_index(base + (e << lo))] = v[e];
@@ -48,7 +60,7 @@ __device__ __forceinline__ void hadamard_pass(float* buf, int log_block, int lo,
   __syncthreads();
 }
 
-// load16(i, v) fills v with elements i..i+15 of the block; store(i, value) takes the result.
+// load16(i, v) fills v with elements i..i+15 of the block; store takes the results (above).
 template <class Load16, class Store>
 __device__ void hadamard_block(float* buf, int log_block, Load16&& load16, Store&& store) {
   const float scale = rsqrtf(float(1 << log_block));
@@ -59,7 +71,8 @@ __device__ void hadamard_block(float* buf, int log_block, Load16&& load16, Store
     butterflies<16>(v);
     if (log_block == 4) {
 #pragma unroll
-      for (int e = 0; e < 16; ++e) store(e, v[e] * scale);
+      for (int e = 0; e < 16; ++e) v[e] *= scale;
+      store(0, 1, v);
     } else {
 #pragma unroll
       for (int e = 0; e < 16; ++e) buf[padded_index((gi << 4) + e)] = v[e];

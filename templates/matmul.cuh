@@ -58,28 +58,55 @@ struct TileCursor {
   Activations act;
 };
 
+// The activations of an empty batch column are never loaded: they keep the zeros the ring
+// starts with, so no tile spends instructions zeroing them.
 template <class Activations>
 __device__ __forceinline__ void load_tile(const TileCursor<Activations>& cursor, int j, TileOperands& op) {
   load_words<K_WARPS>(cursor.words, j, op.words);
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
-    uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
-    if (cursor.act.has(nb)) cursor.act.load(j, nb, lo, hi);
+    if (!cursor.act.has(nb)) continue;
+    uint4 lo, hi;
+    cursor.act.load(j, nb, lo, hi);
     const u32 words[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
     for (int i = 0; i < 8; ++i) op.act[nb][i] = words[i];
   }
 }
 
+// E8P's coset offsets by one m16n8k8 mma per stage and batch tile (+-1/4 per code times the sum
+// of the 8 activations the code multiplies) instead of 16 fp16 additions and 16 instructions of
+// offset constants per word; the sums cost 9 instructions per batch tile, so this pays up to two.
+constexpr bool OFFSETS_BY_MMA = BATCH_TILES <= 2;
+
+// The sums of u over the two groups of 8 tile columns a lane's activations of one batch tile
+// cover (groups 2t and 2t + 1 of batch column g): the B fragment of the offsets' mma.
+__device__ __forceinline__ u32 group_sums(const u32 (&act)[8]) {
+  const u32 first = add_f16x2(add_f16x2(act[0], act[1]), add_f16x2(act[2], act[3]));  // (even, odd) halves
+  const u32 second = add_f16x2(add_f16x2(act[4], act[5]), add_f16x2(act[6], act[7]));
+  return add_f16x2(byte_permute(first, second, 0x5410), byte_permute(first, second, 0x7632));
+}
+
 __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_table, u32 e81b_table,
                                               float (&acc)[STAGES][BATCH_TILES][4]) {
+  u32 sums[BATCH_TILES];
+  if constexpr (HAS_E8P && OFFSETS_BY_MMA) {
+#pragma unroll
+    for (int nb = 0; nb < BATCH_TILES; ++nb) sums[nb] = group_sums(op.act[nb]);
+  }
   static_for<STAGES>([&](auto s) {
     u32 a[4][4];
-    decode_stage<s.value>(op.words[s.value], e8p_table, e81b_table, a);
+    const u32 parities = decode_stage<s.value, !OFFSETS_BY_MMA>(op.words[s.value], e8p_table, e81b_table, a);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
 #pragma unroll
       for (int nb = 0; nb < BATCH_TILES; ++nb) mma_16x8x16(acc[s.value][nb], a[j], op.act[nb][2 * j], op.act[nb][2 * j + 1]);
+    }
+    if constexpr (OFFSETS_BY_MMA && stage_kind(s.value) == StageKind::e8p) {
+      u32 offsets[2];
+      offset_fragment(parities, offsets);
+#pragma unroll
+      for (int nb = 0; nb < BATCH_TILES; ++nb) mma_16x8x8(acc[s.value][nb], offsets, sums[nb]);
     }
   });
 }
@@ -91,7 +118,7 @@ template <class Activations>
 __device__ __forceinline__ void multiply_tiles(const TileCursor<Activations>& cursor, int tiles, u32 e8p_table,
                                                u32 e81b_table, float (&acc)[STAGES][BATCH_TILES][4]) {
   constexpr int RING = PREFETCH + 1;
-  TileOperands ring[RING];
+  TileOperands ring[RING] = {};
 #pragma unroll
   for (int p = 0; p < PREFETCH; ++p) {
     if (p < tiles) load_tile(cursor, p, ring[p]);

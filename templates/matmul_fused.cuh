@@ -2,8 +2,9 @@
 //
 // Five dependent kernels cost about 10 us of fixed time per layer at batch 1 (kernel-notes v8),
 // more than a 4096x4096 layer takes to read at 2 bpw. So each CTA of glq_fused
-//   1. fills its codebooks and asks L2 for its first weight tiles, which need nothing from the
-//      kernel before it (it may start early: programmatic dependent launch);
+//   1. fills its codebooks, copies SV of its input blocks into shared memory and asks L2 for its
+//      weights, SU and the bias, none of which the kernel before it writes (it may start early,
+//      programmatic dependent launch, so all this overlaps that kernel's tail);
 //   2. computes the slice of u = H_n (SV * x) its K range needs, for its batch columns, into
 //      shared memory: every input Hadamard block that overlaps the slice, whole;
 //   3. runs glq_matmul's loop (matmul.cuh) over that slice and writes its partial sums;
@@ -13,9 +14,10 @@
 // The sums are the same, in the same order, as the five-kernel forward's, so both give the
 // same bits and every run does.
 //
-// Dynamic shared memory: the codebooks, the u slice (FUSED_ROWS rows of U_ROW_BYTES), then one
-// region that is first the Hadamard scratch of the input side, then the K_WARPS reduction, then
-// the scratch of the output side; then a word of flags.
+// Dynamic shared memory: the codebooks, the u slice (FUSED_ROWS rows of U_ROW_BYTES), SV of the
+// input blocks the slice overlaps (at most SV_COLUMNS), then one region that is first the Hadamard
+// scratch of the input side, then the K_WARPS reduction, then the scratch of the output side;
+// then a word of flags.
 
 namespace glq {
 
@@ -33,10 +35,56 @@ __device__ __forceinline__ int arrivals_expected(int block) {
   return int(gridDim.x) * K_SPLIT * (last / rows_per_cta - first / rows_per_cta + 1);
 }
 
+// The input columns [first, end) of the Hadamard blocks that overlap the K slice from
+// `first_column`: the SV a CTA stages.
+struct ColumnRange {
+  int first, end;
+};
+
+__device__ __forceinline__ ColumnRange covering_blocks(int first_column) {
+  ColumnRange range{N_PAD, 0};
+  for (int b = 0; b < IN_BLOCKS; ++b) {
+    if (!block_overlaps(IN_BLOCK_OFFSET[b], IN_BLOCK_LOG2[b], first_column, first_column + U_COLUMNS)) continue;
+    range.first = min(range.first, IN_BLOCK_OFFSET[b]);
+    range.end = IN_BLOCK_OFFSET[b] + (1 << IN_BLOCK_LOG2[b]);
+  }
+  return range;
+}
+
+// What the CTA reads that the kernel before it does not write: SV of its input blocks, by
+// cp.async into shared memory (one commit group), and, asked of L2, the
+// words of its row tiles' K slice in every stage, and SU and the bias of its rows.
+__device__ __forceinline__ void stage_independent_operands(const Weights& w, ColumnRange sv_range, u16* sv_shared,
+                                                           int cta_k_first, int k_tiles) {
+  for (int c = threadIdx.x * 8; c < sv_range.end - sv_range.first; c += blockDim.x * 8) {
+    copy_async_16(shared_address(sv_shared + c), w.sv + sv_range.first + c, 16);
+  }
+  commit_copies();
+  const int first_row_tile = blockIdx.y * MATMUL_WARPS;
+  const int row_tiles = min(MATMUL_WARPS, M_TILES - first_row_tile);
+  const int range = threadIdx.x;  // one range per thread: (row tile, stage), then SU, then bias
+  if (range < row_tiles * STAGES) {
+    const int row_tile = first_row_tile + range / STAGES;
+    static_for<STAGES>([&](auto s) {
+      if (range % STAGES != s.value) return;
+      const size_t first_word = (size_t(row_tile) * K_TILES + cta_k_first) * 32;
+      prefetch_range_to_l2(static_cast<const char*>(w.stage[s.value]) + first_word * stage_word_bytes(s.value),
+                           u32(k_tiles) * 32 * stage_word_bytes(s.value));
+    });
+  } else if (range == row_tiles * STAGES) {
+    prefetch_range_to_l2(w.su + first_row_tile * 16, u32(row_tiles) * 32);
+  } else if (HAS_BIAS && range == row_tiles * STAGES + 1) {
+    const int rows = min(row_tiles * 16, OUT_FEATURES - first_row_tile * 16) & ~7;  // whole 16-byte pieces
+    if (rows > 0) prefetch_range_to_l2(w.bias + first_row_tile * 16, u32(rows) * 2);
+  }
+}
+
 // u of the CTA's batch columns [batch_base, batch_base + FUSED_ROWS) and input columns
-// [first_column, first_column + U_COLUMNS), as fp16, u_shared[row][column - first_column].
-__device__ __forceinline__ void transform_input_slice(const Weights& w, const u16* x, int batch, int batch_base,
-                                                      int first_column, u16* u_shared, float* scratch) {
+// [first_column, first_column + U_COLUMNS), as fp16, u_shared[row][column - first_column];
+// sv_shared holds SV from column sv_first.
+__device__ __forceinline__ void transform_input_slice(const u16* x, int batch, int batch_base, int first_column,
+                                                      const u16* sv_shared, int sv_first, u16* u_shared,
+                                                      float* scratch) {
   for (int b = 0; b < IN_BLOCKS; ++b) {
     const int offset = IN_BLOCK_OFFSET[b];
     const int log_block = IN_BLOCK_LOG2[b];
@@ -45,10 +93,12 @@ __device__ __forceinline__ void transform_input_slice(const Weights& w, const u1
       const u16* x_row = x + size_t(batch_base + r) * IN_FEATURES;
       u16* u_row = u_shared + r * (U_ROW_BYTES / 2);
       hadamard_block(
-          scratch, log_block, [&](int i, float (&v)[16]) { load_input16(w, x_row, offset + i, v); },
-          [&](int i, float value) {
-            const int column = offset + i - first_column;
-            if (column >= 0 && column < U_COLUMNS) u_row[column] = f32_to_f16(value);
+          scratch, log_block,
+          [&](int i, float (&v)[16]) { load_input16(x_row, sv_shared + (offset + i - sv_first), offset + i, v); },
+          [&](int first, int stride, const auto& values) {
+            for_each_value(offset + first - first_column, stride, values, [&](int column, float value) {
+              if (column >= 0 && column < U_COLUMNS) u_row[column] = f32_to_f16(value);
+            });
           });
     }
   }
@@ -62,7 +112,7 @@ __device__ __forceinline__ void transform_output_block(const Weights& w, const f
     u16* y_row = y + size_t(row) * OUT_FEATURES;
     hadamard_block(
         scratch, OUT_BLOCK_LOG2[b], [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); },
-        [&](int i, float value) { store_output(w, y_row, offset + i, value); });
+        [&](int first, int stride, const auto& values) { store_outputs(w, y_row, offset + first, stride, values); });
   }
 }
 
@@ -77,6 +127,7 @@ glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* 
   char* shared = reinterpret_cast<char*>(matmul_shared);
   u32& last_arrivals = *reinterpret_cast<u32*>(shared + FLAGS_OFFSET);  // bit b: this CTA transforms output block b
   u16* u_shared = reinterpret_cast<u16*>(shared + U_OFFSET);
+  u16* sv_shared = reinterpret_cast<u16*>(shared + SV_OFFSET);
   float* scratch = reinterpret_cast<float*>(shared + SCRATCH_OFFSET);
   u32* arrivals = reinterpret_cast<u32*>(workspace);
   float* partial = reinterpret_cast<float*>(workspace + ARRIVAL_BYTES);
@@ -84,14 +135,20 @@ glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* 
   const MatmulThread t = matmul_thread(matmul_shared);
   TileCursor<SharedActivations> cursor;
   cursor.words = word_cursor(w, t.row_tile, t.k_first, t.lane);
-  load_codebooks<true>(matmul_shared);
-  for (int p = 0; p < PREFETCH && p < t.tiles; ++p) prefetch_words<K_WARPS>(cursor.words, p);
+  const int cta_k_first = blockIdx.z * K_TILES_PER_SPLIT;
+  const ColumnRange sv_range = covering_blocks(cta_k_first * 64);
+  stage_independent_operands(w, sv_range, sv_shared, cta_k_first, min(K_TILES, cta_k_first + K_TILES_PER_SPLIT) - cta_k_first);
+  load_codebooks<true>(matmul_shared);  // the commit group after SV's
+  if constexpr (!HAS_BULK_PREFETCH) {
+    for (int p = 0; p < PREFETCH && p < t.tiles; ++p) prefetch_words<K_WARPS>(cursor.words, p);
+  }
   wait_for_previous_kernel();  // x, and the previous forward done with the workspace
 
-  const int cta_k_first = blockIdx.z * K_TILES_PER_SPLIT;
-  transform_input_slice(w, x, batch, t.batch_base, cta_k_first * 64, u_shared, scratch);
+  wait_copies<1>();
+  __syncthreads();  // SV in shared memory
+  transform_input_slice(x, batch, t.batch_base, cta_k_first * 64, sv_shared, sv_range.first, u_shared, scratch);
   wait_copies<0>();
-  __syncthreads();  // the codebooks and u in shared memory
+  __syncthreads();  // u and the codebooks in shared memory
 #pragma unroll
   for (int nb = 0; nb < BATCH_TILES; ++nb) {
     const int column = nb * 8 + (t.lane >> 2);

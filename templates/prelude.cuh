@@ -54,6 +54,13 @@ __device__ __forceinline__ u32 add_f16x2(u32 a, u32 b) {
   return d;
 }
 
+// Bytes of {b, a} (a is bytes 0-3) chosen by the four selector nibbles: prmt.b32.
+__device__ __forceinline__ u32 byte_permute(u32 a, u32 b, u32 selector) {
+  u32 d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
+  return d;
+}
+
 // Weights are read exactly once per forward: keep them out of L1.
 __device__ __forceinline__ uint2 load_streaming_u32x2(const void* p) {
   uint2 v;
@@ -68,6 +75,12 @@ __device__ __forceinline__ u32 load_streaming_u32(const void* p) {
 }
 
 __device__ __forceinline__ void prefetch_to_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+
+// Asks L2 for `bytes` (a multiple of 16) from `p` (16-byte aligned) in one instruction, through
+// the bulk copy engine (HAS_BULK_PREFETCH, sm_90 and newer).
+__device__ __forceinline__ void prefetch_range_to_l2(const void* p, u32 bytes) {
+  if constexpr (HAS_BULK_PREFETCH) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
 
 // Adds one to a counter other CTAs also count on, at GPU scope: what this thread (and, through a
 // CTA barrier before it, its CTA) wrote is visible to whoever sees the new count, and what the
@@ -123,6 +136,15 @@ __device__ __forceinline__ void mma_16x8x16(float (&d)[4], const u32 (&a)[4], u3
       "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// D += A * B: A 16x8 fp16 (2 registers), B 8x8 fp16 (1), D 16x8 fp32 (4), mma_16x8x16's layouts.
+__device__ __forceinline__ void mma_16x8x8(float (&d)[4], const u32 (&a)[2], u32 b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5}, {%6}, {%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(b));
 }
 
 // The parameters every kernel of a layer shares; the host mirrors this layout exactly.

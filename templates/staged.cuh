@@ -82,11 +82,11 @@ __device__ __forceinline__ u32 fma_f16x2(u32 a, u32 b, u32 c) {
 // a = d_0 + c_1 d_1 + ... + c_{S-1} d_{S-1}, every stage's A fragments folded into one.
 __device__ __forceinline__ void decode_folded(const uint2 (&words)[STAGES], u32 e8p_table, u32 e81b_table,
                                               const u32 (&stage_scale)[STAGES], u32 (&a)[4][4]) {
-  decode_stage<0>(words[0], e8p_table, e81b_table, a);
+  decode_stage<0, true>(words[0], e8p_table, e81b_table, a);
   static_for<STAGES - 1>([&](auto previous) {
     constexpr int s = previous.value + 1;
     u32 d[4][4];
-    decode_stage<s>(words[s], e8p_table, e81b_table, d);
+    decode_stage<s, true>(words[s], e8p_table, e81b_table, d);
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
 #pragma unroll

@@ -74,13 +74,15 @@ __device__ __forceinline__ void prefetch_words(const WordCursor& cursor, int ste
   });
 }
 
-// Stage s of a tile decoded into A fragments (tables: row 0 of the lane's codebook copies).
-template <int S>
-__device__ __forceinline__ void decode_stage(uint2 word, u32 e8p_table, u32 e81b_table, u32 (&a)[4][4]) {
+// Stage s of a tile decoded into A fragments (tables: row 0 of the lane's codebook copies), E8P
+// with or without its coset offsets (decode.cuh). Returns an E8P word's sign parities.
+template <int S, bool WITH_OFFSETS>
+__device__ __forceinline__ u32 decode_stage(uint2 word, u32 e8p_table, u32 e81b_table, u32 (&a)[4][4]) {
   if constexpr (stage_kind(S) == StageKind::e8p) {
-    decode_e8p_word(word, e8p_table, a);
+    return decode_e8p_word<WITH_OFFSETS>(word, e8p_table, a);
   } else {
     decode_e81b_word(word.x, e81b_table, a);
+    return 0;
   }
 }
 

@@ -8,7 +8,8 @@
 
 namespace glq {
 
-// The R values load(0) .. load(R - 1), transformed in registers and scaled by 1/sqrt(R).
+// The R values load(0) .. load(R - 1), transformed in registers and scaled by 1/sqrt(R), handed
+// to store(0, 1, values) (hadamard.cuh).
 template <int R, class Load, class Store>
 __device__ __forceinline__ void strided_transform(Load&& load, Store&& store) {
   float v[R];
@@ -17,7 +18,8 @@ __device__ __forceinline__ void strided_transform(Load&& load, Store&& store) {
   butterflies<R>(v);
   const float scale = rsqrtf(float(R));
 #pragma unroll
-  for (int q = 0; q < R; ++q) store(q, v[q] * scale);
+  for (int q = 0; q < R; ++q) v[q] *= scale;
+  store(0, 1, v);
 }
 
 // Dispatches the strided pass on the block's R (a power of two from 2 to MAX_STRIDED_R).
@@ -32,19 +34,39 @@ __device__ __forceinline__ void strided_pass(int log_r, Load&& load, Store&& sto
   }
 }
 
-__device__ __forceinline__ float input_value(const glq::Weights& w, const u16* x_row, int column) {
-  return column < IN_FEATURES ? act_to_f32(x_row[column]) * f16_to_f32(w.sv[column]) : 0.0f;
+
+// y = SU * value (+ bias) for the R features first, first + stride, ...: SU and the bias of up
+// to 8 of them are loaded before any is stored, since y might alias them and each load would
+// otherwise wait behind the store before it (one round trip to L2 per 8 values instead of per
+// value; all R at once spilled family 1 kernels held to 128 registers).
+template <int R>
+__device__ __forceinline__ void store_outputs(const glq::Weights& w, u16* y_row, int first, int stride,
+                                              const float (&values)[R]) {
+  constexpr int GROUP = R < 8 ? R : 8;
+#pragma unroll
+  for (int g = 0; g < R; g += GROUP) {
+    float sign[GROUP], bias[GROUP];
+#pragma unroll
+    for (int e = 0; e < GROUP; ++e) {
+      const int feature = first + (g + e) * stride;
+      const bool inside = feature < OUT_FEATURES;
+      sign[e] = inside ? f16_to_f32(w.su[feature]) : 0.0f;
+      bias[e] = HAS_BIAS && inside ? act_to_f32(w.bias[feature]) : 0.0f;
+    }
+#pragma unroll
+    for (int e = 0; e < GROUP; ++e) {
+      const int feature = first + (g + e) * stride;
+      if (feature >= OUT_FEATURES) continue;
+      float result = sign[e] * values[g + e];
+      if constexpr (HAS_BIAS) result += bias[e];
+      y_row[feature] = f32_to_act(result);
+    }
+  }
 }
 
-__device__ __forceinline__ void store_output(const glq::Weights& w, u16* y_row, int feature, float value) {
-  if (feature >= OUT_FEATURES) return;
-  float result = f16_to_f32(w.su[feature]) * value;
-  if constexpr (HAS_BIAS) result += act_to_f32(w.bias[feature]);
-  y_row[feature] = f32_to_act(result);
-}
-
-// SV * x for the 16 input columns from `column` (zero past IN_FEATURES).
-__device__ __forceinline__ void load_input16(const glq::Weights& w, const u16* x_row, int column, float (&v)[16]) {
+// SV * x for the 16 input columns from `column` (zero past IN_FEATURES); `signs` holds the SV of
+// those 16 columns (in global or shared memory).
+__device__ __forceinline__ void load_input16(const u16* x_row, const u16* signs, int column, float (&v)[16]) {
   if constexpr (IN_FEATURES % 8 == 0) {
     // Rows start 16-byte aligned, and a run of 8 is wholly inside or wholly padding.
 #pragma unroll
@@ -52,7 +74,7 @@ __device__ __forceinline__ void load_input16(const glq::Weights& w, const u16* x
       const int c = column + 8 * half;
       uint4 packed = make_uint4(0, 0, 0, 0);
       if (c < IN_FEATURES) packed = *reinterpret_cast<const uint4*>(x_row + c);
-      const uint4 packed_signs = *reinterpret_cast<const uint4*>(w.sv + c);
+      const uint4 packed_signs = *reinterpret_cast<const uint4*>(signs + 8 * half);
       const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
       const u32 signs[4] = {packed_signs.x, packed_signs.y, packed_signs.z, packed_signs.w};
 #pragma unroll
@@ -63,7 +85,7 @@ __device__ __forceinline__ void load_input16(const glq::Weights& w, const u16* x
     }
   } else {
 #pragma unroll
-    for (int e = 0; e < 16; ++e) v[e] = input_value(w, x_row, column + e);
+    for (int e = 0; e < 16; ++e) v[e] = column + e < IN_FEATURES ? act_to_f32(x_row[column + e]) * f16_to_f32(signs[e]) : 0.0f;
   }
 }
 
@@ -100,11 +122,13 @@ glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u,
   const int log_chunk = IN_CHUNK_LOG2[blockIdx.x];
   const bool final_pass = IN_CHUNK_FINAL[blockIdx.x];
   const u16* x_row = x + size_t(blockIdx.y) * IN_FEATURES;
-  auto load16 = [&](int i, float (&v)[16]) { load_input16(w, x_row, offset + i, v); };
+  auto load16 = [&](int i, float (&v)[16]) { load_input16(x_row, w.sv + offset + i, offset + i, v); };
   const size_t row_base = size_t(blockIdx.y) * N_PAD;
-  auto store = [&](int i, float value) {
-    if (final_pass) u[row_base + u_position(offset + i)] = f32_to_f16(value);
-    else staged[row_base + offset + i] = value;
+  auto store = [&](int first, int stride, const auto& values) {
+    for_each_value(offset + first, stride, values, [&](int column, float value) {
+      if (final_pass) u[row_base + u_position(column)] = f32_to_f16(value);
+      else staged[row_base + column] = value;
+    });
   };
   hadamard_block(transform_buffer, log_chunk, load16, store);
 }
@@ -121,7 +145,10 @@ glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
   const size_t row_base = size_t(blockIdx.y) * N_PAD;
   strided_pass(
       IN_STRIDED_LOG2R[block], [&](int q) { return staged[row_base + first + q * TRANSFORM_CHUNK]; },
-      [&](int q, float value) { u[row_base + u_position(first + q * TRANSFORM_CHUNK)] = f32_to_f16(value); });
+      [&](int q, int q_stride, const auto& values) {
+        for_each_value(first + q * TRANSFORM_CHUNK, q_stride * TRANSFORM_CHUNK, values,
+                       [&](int column, float value) { u[row_base + u_position(column)] = f32_to_f16(value); });
+      });
 }
 
 // Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results, then H over
@@ -139,9 +166,13 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
   const int row = blockIdx.y;
   auto load16 = [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); };
   u16* y_row = y + size_t(row) * OUT_FEATURES;
-  auto store = [&](int i, float value) {
-    if (final_pass) store_output(w, y_row, offset + i, value);
-    else staged[size_t(row) * M_PAD + offset + i] = value;
+  auto store = [&](int first, int stride, const auto& values) {
+    if (final_pass) {
+      store_outputs(w, y_row, offset + first, stride, values);
+    } else {
+      for_each_value(offset + first, stride, values,
+                     [&](int feature, float value) { staged[size_t(row) * M_PAD + feature] = value; });
+    }
   };
   hadamard_block(transform_buffer, log_chunk, load16, store);
 }
@@ -158,5 +189,7 @@ glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __rest
   u16* y_row = y + size_t(blockIdx.y) * OUT_FEATURES;
   strided_pass(
       OUT_STRIDED_LOG2R[block], [&](int q) { return staged_row[first + q * TRANSFORM_CHUNK]; },
-      [&](int q, float value) { store_output(w, y_row, first + q * TRANSFORM_CHUNK, value); });
+      [&](int q, int q_stride, const auto& values) {
+        store_outputs(w, y_row, first + q * TRANSFORM_CHUNK, q_stride * TRANSFORM_CHUNK, values);
+      });
 }

@@ -67,13 +67,13 @@ TEST_CASE("the default variant is legal for every spec, bucket and architecture"
         CHECK(v.transform_threads == 128);
         // Two CTAs per SM only with wgmma (the mma.sync multiply spills at 128 registers) and in
         // family 1 on sm_90 with one stage, fp16 and no bias (64 registers); family 2 leaves
-        // registers to ptxas except where it would spill (sm_100a, sm_120, 3-4 stages).
+        // registers to ptxas except where it would spill (sm_100a, sm_120, 2-4 stages).
         if (v.ctas_per_sm == 2) {
           CHECK((v.wgmma == 1 || (v.family == 1 && arch.major == 9 && spec.recipe().stages.size() == 1 &&
                                   spec.dtype == DType::f16 && !spec.has_bias)));
         }
         if (v.family == 1) CHECK(v.ctas_per_sm >= 1);
-        if (v.family == 2) CHECK(v.ctas_per_sm == int(arch.major >= 10 && spec.recipe().stages.size() >= 3));
+        if (v.family == 2) CHECK(v.ctas_per_sm == int(arch.major >= 10 && spec.recipe().stages.size() >= 2));
         if (v.family == 3) CHECK(v.ctas_per_sm >= 1);
         if (v.k_warps * v.k_split > 1) CHECK(k_tiles_of(spec) / (v.k_warps * v.k_split) >= 4);
       }
@@ -172,12 +172,12 @@ TEST_CASE("legal_variants keep the search space of the hand-written grids", "[va
         "transform_threads=128",
         "family=1 wgmma=0 warps=1 k_warps=16 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=2 table_copies=8 "
         "transform_threads=128"}},
-      {{4096, 11008, 3}, 16, "sm_86", 84, 251, "90d709f37aa4670fab837dc2f580ccbd5984490365373660bff3b1ab9102582f",
+      // No family 1 variants here (15 before) since family 1 stages SV of the whole input block
+      // in shared memory: 8 KB more, and its 16 rows of u at k_split 1 and 2 no longer fit sm_86.
+      {{4096, 11008, 3}, 16, "sm_86", 84, 236, "abb2ffd4e939630c81c2f5ffe375f40d091fcdbee07aa2bc0f7fdfcd82a54149",
        {"family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=2 prefetch=2 ctas_per_sm=0 table_copies=4 "
         "transform_threads=128",
         "family=2 wgmma=0 warps=2 k_warps=4 k_split=1 batch_tiles=1 prefetch=8 ctas_per_sm=0 table_copies=4 "
-        "transform_threads=128",
-        "family=1 wgmma=0 warps=1 k_warps=16 k_split=2 batch_tiles=1 prefetch=4 ctas_per_sm=1 table_copies=4 "
         "transform_threads=128"}},
       {{4096, 11008, 3}, 256, "sm_90a", 132, 513, "9a05e247b1f0db555a4d8d20912af736c290178e8b5b3dd587191790f50375dc",
        {"family=3 wgmma=1 warps=8 k_warps=1 k_split=2 batch_tiles=16 prefetch=2 ctas_per_sm=2 table_copies=4 "

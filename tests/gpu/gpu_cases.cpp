@@ -76,6 +76,22 @@ std::vector<LayerCase> family1_cases() {
   return cases;
 }
 
+std::vector<LayerCase> sample_cases() {
+  const std::vector<int> batches = {1, 2, 8, 17, 64};
+  std::vector<LayerCase> cases;
+  for (DType dtype : {DType::f16, DType::bf16}) {
+    for (int bpw = 2; bpw <= 8; ++bpw) {
+      cases.push_back({{1000, 2080, bpw, dtype, true, false}, batches});
+      cases.push_back({{1536, 576, bpw, dtype, true, false}, batches});
+    }
+    for (int bpw : {2, 3, 4}) {
+      cases.push_back({{4096, 4096, bpw, dtype, false, false}, batches});
+      cases.push_back({{4096, 1024, bpw, dtype, false, false}, batches});
+    }
+  }
+  return cases;
+}
+
 std::vector<LayerCase> correctness_cases() {
   const std::vector<int> batches = {1, 2, 3, 8, 17, 64, 256};
   struct Shape {

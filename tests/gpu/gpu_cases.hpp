@@ -26,6 +26,9 @@ std::vector<LayerCase> family3_cases();
 // Kernel family 1 with variants its defaults do not pick (K slices across input blocks,
 // several batch chunks, wide row groups, a legacy single block), bpw 2-8, both dtypes.
 std::vector<LayerCase> family1_cases();
+// A few minutes' subset of correctness_cases (every bpw on two odd shapes with bias, bpw 2-4 on
+// two benchmark shapes; batches 1 to 64), for iterating on kernels.
+std::vector<LayerCase> sample_cases();
 
 // Compiles (or finds) every kernel set the cases need, in parallel, into the context's store, so
 // that a test does not compile them one by one as it goes.

@@ -52,6 +52,10 @@ TEST_CASE("every kernel set matches the fp64 reference within FORMAT.md section 
   check_cases("correctness", correctness_cases());
 }
 
+TEST_CASE("a sample of kernel sets matches the fp64 reference", "[gpu][correctness][sample]") {
+  check_cases("sample", sample_cases());
+}
+
 TEST_CASE("kernel family 3 matches the fp64 reference in the corners of its variants", "[gpu][correctness][family3]") {
   if (!context().device().arch.has_wgmma()) {
     std::printf("family 3 checked with mma.sync only: %s has no warpgroup MMAs (sm_90a only)\n",
