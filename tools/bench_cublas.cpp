@@ -26,53 +26,43 @@ struct Cublas::Functions {
   const char* (*status_name)(cublasStatus_t) = nullptr;
 };
 
-namespace {
-
-// cuBLAS' recommended workspace on Hopper; with it set, no GEMM allocates during capture.
-constexpr size_t kWorkspaceBytes = size_t(32) << 20;
-
-template <class F>
-bool resolve(void* library, const char* name, F& function) {
-  function = reinterpret_cast<F>(dlsym(library, name));
-  return function != nullptr;
-}
-
-}  // namespace
-
-Cublas::Cublas() = default;
-
-std::unique_ptr<Cublas> Cublas::load(std::string& reason) {
-  static const char* const kNames[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
-  void* library = nullptr;
+void* open_first_library(std::initializer_list<const char*> names, std::string& taken, std::string& reason) {
   std::string tried;
-  const char* taken = nullptr;
-  for (const char* name : kNames) {
-    library = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (library != nullptr) {
+  for (const char* name : names) {
+    if (void* library = dlopen(name, RTLD_NOW | RTLD_LOCAL)) {
       taken = name;
-      break;
+      return library;
     }
     const char* error = dlerror();
     tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ", name, error ? error : "not found");
   }
+  reason = tried;
+  return nullptr;
+}
+
+Cublas::Cublas() = default;
+
+std::unique_ptr<Cublas> Cublas::load(std::string& reason) {
+  std::string taken, tried;
+  void* library = open_first_library({"libcublas.so.13", "libcublas.so.12", "libcublas.so"}, taken, tried);
   if (library == nullptr) {
     reason = "libcublas could not be loaded (" + tried + ")";
     return nullptr;
   }
-  // The library stays loaded for the life of the process: unloading cuBLAS (and the CUDA
-  // runtime inside it) before exit is not worth the trouble.
   std::unique_ptr<Cublas> cublas(new Cublas());
   cublas->library_ = taken;
   cublas->f_ = std::make_unique<Functions>();
   Functions& f = *cublas->f_;
-  if (!resolve(library, "cublasCreate_v2", f.create) || !resolve(library, "cublasDestroy_v2", f.destroy) ||
-      !resolve(library, "cublasSetStream_v2", f.set_stream) || !resolve(library, "cublasGemmEx", f.gemm_ex)) {
+  if (!resolve_symbol(library, "cublasCreate_v2", f.create) ||
+      !resolve_symbol(library, "cublasDestroy_v2", f.destroy) ||
+      !resolve_symbol(library, "cublasSetStream_v2", f.set_stream) ||
+      !resolve_symbol(library, "cublasGemmEx", f.gemm_ex)) {
     reason = fmt::format("{} lacks cublasCreate_v2, cublasDestroy_v2, cublasSetStream_v2 or cublasGemmEx", taken);
     return nullptr;
   }
-  resolve(library, "cublasSetWorkspace_v2", f.set_workspace);
-  resolve(library, "cublasGetVersion_v2", f.get_version);
-  resolve(library, "cublasGetStatusName", f.status_name);
+  resolve_symbol(library, "cublasSetWorkspace_v2", f.set_workspace);
+  resolve_symbol(library, "cublasGetVersion_v2", f.get_version);
+  resolve_symbol(library, "cublasGetStatusName", f.status_name);
 
   cublasHandle_t handle = nullptr;
   const cublasStatus_t created = f.create(&handle);
@@ -88,8 +78,8 @@ std::unique_ptr<Cublas> Cublas::load(std::string& reason) {
   }
   if (f.set_workspace != nullptr) {
     try {
-      check_cuda(driver().cuMemAlloc(&cublas->workspace_, kWorkspaceBytes), "allocating the cuBLAS workspace");
-      cublas->check(f.set_workspace(handle, reinterpret_cast<void*>(cublas->workspace_), kWorkspaceBytes),
+      check_cuda(driver().cuMemAlloc(&cublas->workspace_, kCublasWorkspaceBytes), "allocating the cuBLAS workspace");
+      cublas->check(f.set_workspace(handle, reinterpret_cast<void*>(cublas->workspace_), kCublasWorkspaceBytes),
                     "cublasSetWorkspace");
     } catch (const Error& error) {
       reason = error.what();
@@ -99,6 +89,11 @@ std::unique_ptr<Cublas> Cublas::load(std::string& reason) {
   return cublas;
 }
 
+void throw_cublas_status(int status, const char* status_name, const char* what, const std::string& library) {
+  const std::string name = status_name ? status_name : fmt::format("status {}", status);
+  throw Error(Status::cuda_error, fmt::format("{} failed: {} ({})", what, name, library));
+}
+
 Cublas::~Cublas() {
   if (handle_ != nullptr && f_ && f_->destroy != nullptr) f_->destroy(static_cast<cublasHandle_t>(handle_));
   if (workspace_ != 0) driver().cuMemFree(workspace_);
@@ -106,10 +101,8 @@ Cublas::~Cublas() {
 
 void Cublas::check(int status, const char* what) const {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  const auto code = static_cast<cublasStatus_t>(status);
-  const char* text = f_ && f_->status_name ? f_->status_name(code) : nullptr;
-  const std::string name = text ? text : fmt::format("status {}", status);
-  throw Error(Status::cuda_error, fmt::format("{} failed: {} ({})", what, name, library_));
+  throw_cublas_status(status, f_ && f_->status_name ? f_->status_name(static_cast<cublasStatus_t>(status)) : nullptr,
+                      what, library_);
 }
 
 void Cublas::set_stream(CUstream stream) {

@@ -3,12 +3,35 @@
 #pragma once
 
 #include <cuda.h>
+#include <dlfcn.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
 namespace glqjit::bench {
+
+// cuBLAS' recommended workspace on Hopper; with it given, no GEMM allocates during capture.
+inline constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+
+// How glq-bench opens the cuBLAS libraries (this one and cuBLASLt, bench_cublaslt.hpp): dlopen of
+// the first of `names` that loads, RTLD_NOW | RTLD_LOCAL, never closed (unloading cuBLAS and the
+// CUDA runtime inside it before exit is not worth the trouble). Sets `taken` to the name that
+// loaded; returns null, with `reason` giving each name tried and dlerror's answer, when none does.
+void* open_first_library(std::initializer_list<const char*> names, std::string& taken, std::string& reason);
+
+// `function` = the library's `name`; false when the library lacks it.
+template <class F>
+bool resolve_symbol(void* library, const char* name, F& function) {
+  function = reinterpret_cast<F>(dlsym(library, name));
+  return function != nullptr;
+}
+
+// Throws Error(cuda_error) "WHAT failed: NAME (LIBRARY)" for a cuBLAS or cuBLASLt status that is
+// not CUBLAS_STATUS_SUCCESS; NAME is `status_name` (the library's name for it, null where the
+// library cannot name it) or the number.
+void throw_cublas_status(int status, const char* status_name, const char* what, const std::string& library);
 
 class Cublas {
  public:

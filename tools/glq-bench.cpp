@@ -1,10 +1,12 @@
-// glq-bench: times glqjit's whole linear layers against cuBLAS fp16 and the memory roofline
-// under the protocol of BENCHMARK.md: cold weights (copies over six times the L2), 20 rounds over all
-// copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays.
+// glq-bench: times glqjit's whole linear layers against cuBLAS fp16, cuBLASLt FP8 and the memory
+// roofline under the protocol of BENCHMARK.md: cold weights (copies over six times the L2), 20 rounds
+// over all copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays. With
+// --model, the shapes are a model's linears and decoder-layer rows sum one layer's seven.
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -18,6 +20,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,9 +36,12 @@
 #include "runtime/driver.hpp"
 #include "runtime/linear.hpp"
 #include "tools/bench_cublas.hpp"
+#include "tools/bench_cublaslt.hpp"
 #include "tools/bench_nvml.hpp"
+#include "tools/fp8_e4m3.hpp"
 #include "tools/tool_main.hpp"
 #include "tuner/gpu_timer.hpp"
+#include "tuner/model_config.hpp"
 
 #ifndef GLQJIT_VERSION
 #define GLQJIT_VERSION ""
@@ -66,6 +73,7 @@ const std::vector<Shape> kBenchmarkShapes = {
     {6144, 4096}, {28672, 4096}, {57344, 8192}};                // merged qkv, gate_up (8B), gate_up (70B)
 
 struct Options {
+  std::string model;  // a config.json whose linears are the shapes
   std::vector<std::string> shapes;
   std::string shape_set = "default";
   std::vector<int> bpw = {2, 3, 4};
@@ -73,6 +81,7 @@ struct Options {
   int device = 0;
   std::string cache, json, csv;
   bool no_cublas = false;
+  bool no_fp8 = false;
   int rounds = 20;
   int replays = 5;
   std::string variant;  // parts over each bucket's default variant
@@ -87,16 +96,121 @@ std::vector<T> unique_in_order(const std::vector<T>& values) {
   return unique;
 }
 
-std::vector<Shape> chosen_shapes(const Options& options) {
-  if (options.shapes.empty()) return options.shape_set == "benchmark" ? kBenchmarkShapes : kDefaultShapes;
-  std::vector<Shape> shapes;
-  for (const std::string& text : options.shapes) {
-    std::string why;
-    const auto shape = parse_shape(text, why);
-    if (!shape) throw Error(Status::invalid_argument, why);  // the validator already refused it
-    shapes.push_back(*shape);
+// One shape to measure and the bpws to measure it at; with --model, the model's linears of that
+// shape ("q_proj", "o_proj").
+struct ShapeWork {
+  Shape shape;
+  std::vector<int> bpws;
+  std::vector<std::string> linears;
+
+  std::string linear_names() const {
+    std::string names;
+    for (const std::string& name : linears) names += (names.empty() ? "" : "+") + name;
+    return names;
   }
-  return unique_in_order(shapes);
+};
+
+// With --model, what a decoder-layer row sums: the seven linears of one decoder layer (q, k, v, o,
+// gate, up, down; a shape the layer has twice counts twice), at each bpw the model has all seven.
+struct DecoderLayer {
+  std::vector<ModelLinear> linears;
+  std::vector<int> bpws;
+  std::vector<std::string> notes;  // why a bpw the run measures has no decoder-layer row
+
+  std::string label() const { return fmt::format("decoder layer ({} separate linears)", linears.size()); }
+};
+
+struct Workload {
+  std::vector<ShapeWork> shapes;
+  std::optional<DecoderLayer> decoder_layer;  // with --model
+  std::string model_line;                     // the report's line about --model; "" without it
+};
+
+std::string joined(const std::vector<int>& values) {
+  std::string text;
+  for (int value : values) text += (text.empty() ? "" : ", ") + std::to_string(value);
+  return text;
+}
+
+Workload shapes_workload(const Options& options) {
+  std::vector<Shape> shapes = options.shape_set == "benchmark" ? kBenchmarkShapes : kDefaultShapes;
+  if (!options.shapes.empty()) {
+    shapes.clear();
+    for (const std::string& text : options.shapes) {
+      std::string why;
+      const auto shape = parse_shape(text, why);
+      if (!shape) throw Error(Status::invalid_argument, why);  // the validator already refused it
+      shapes.push_back(*shape);
+    }
+  }
+  Workload workload;
+  for (const Shape& shape : unique_in_order(shapes)) {
+    workload.shapes.push_back({shape, unique_in_order(options.bpw), {}});
+  }
+  return workload;
+}
+
+// --model: each distinct shape of the model's linears, at the bpw its quantization_config.layer_bpw
+// gives each linear, else at every --bpw (the (shape, bpw) pairs glq-tune tunes); read before any
+// GPU work, so that a bad config is reported without one.
+Workload model_workload(const Options& options) {
+  const ModelShapes model = read_model_config(options.model);
+  const ModelConfig config = parse_model_config(options.model);
+  if (model.linears.empty()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("--model {}: nothing to measure: its quantization_config.layer_bpw names no linear",
+                            options.model));
+  }
+  const std::vector<int> requested_bpws = unique_in_order(options.bpw);
+  Workload workload;
+  bool has_bias = false, from_layer_bpw = false;
+  for (const ModelLinear& linear : model.linears) {
+    has_bias = has_bias || linear.has_bias;
+    from_layer_bpw = from_layer_bpw || linear.bpw != 0;
+    const Shape shape{linear.out_features, linear.in_features};
+    auto work = std::find_if(workload.shapes.begin(), workload.shapes.end(),
+                             [&](const ShapeWork& other) { return other.shape == shape; });
+    if (work == workload.shapes.end()) work = workload.shapes.insert(work, ShapeWork{shape, {}, {}});
+    for (int bpw : linear.bpw != 0 ? std::vector<int>{linear.bpw} : requested_bpws) {
+      if (std::find(work->bpws.begin(), work->bpws.end(), bpw) == work->bpws.end()) work->bpws.push_back(bpw);
+    }
+    if (std::find(work->linears.begin(), work->linears.end(), linear.name) == work->linears.end()) {
+      work->linears.push_back(linear.name);
+    }
+  }
+  std::set<int> measured_bpws;
+  for (ShapeWork& work : workload.shapes) {
+    std::sort(work.bpws.begin(), work.bpws.end());
+    measured_bpws.insert(work.bpws.begin(), work.bpws.end());
+  }
+
+  // A decoder-layer row at a bpw needs each of the seven linears at that bpw (layer_bpw may give a
+  // role another bpw, or leave it unquantized).
+  DecoderLayer layer;
+  layer.linears = config.layer_linears;
+  for (int bpw : measured_bpws) {
+    std::string missing;
+    for (const ModelLinear& role : config.layer_linears) {
+      const bool quantized = std::any_of(model.linears.begin(), model.linears.end(), [&](const ModelLinear& linear) {
+        return linear.name == role.name && (linear.bpw == bpw || linear.bpw == 0);
+      });
+      if (!quantized) missing += (missing.empty() ? "" : ", ") + role.name;
+    }
+    if (missing.empty()) {
+      layer.bpws.push_back(bpw);
+    } else {
+      layer.notes.push_back(fmt::format("no decoder-layer row at {} bpw: quantization_config.layer_bpw quantizes no {} "
+                                        "at that bpw",
+                                        bpw, missing));
+    }
+  }
+  workload.model_line = fmt::format(
+      "model: {} ({}), {} decoder layers; {} distinct linear shapes at bpw {} ({}){}", model.name, options.model,
+      config.num_hidden_layers, workload.shapes.size(), joined({measured_bpws.begin(), measured_bpws.end()}),
+      from_layer_bpw ? "quantization_config.layer_bpw" : "--bpw",
+      has_bias ? "; its biases are left out (glq-bench times linears without bias)" : "");
+  workload.decoder_layer = std::move(layer);
+  return workload;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,8 +461,19 @@ Bandwidth measure_read_bandwidth(CUcontext context, const Probe& probe, CUstream
 // ---------------------------------------------------------------------------------------------
 // Results
 
+// What one row records of a dense baseline (cuBLAS fp16, cuBLASLt FP8).
+struct BaselineResult {
+  double us = kNaN;
+  std::vector<double> replays_us;
+  int copies = 0;
+  bool finite = true;
+  std::string error;
+  std::string not_measured;  // why the baseline, though it ran, cannot run this shape; not a failure
+};
+
 struct Row {
   Shape shape;
+  std::string linears;  // with --model, the model's linears of this shape ("q_proj+o_proj")
   int bpw = 0;
   int batch = 0;
   // glqjit
@@ -363,30 +488,62 @@ struct Row {
   bool tuned = false;
   bool finite = true;
   std::string error;
-  // cuBLAS
-  double cublas_us = kNaN;
-  std::vector<double> cublas_replays_us;
-  int cublas_copies = 0;
-  bool cublas_finite = true;
-  std::string cublas_error;
+  // The baselines
+  BaselineResult cublas;  // cuBLAS fp16
+  BaselineResult fp8;     // cuBLASLt FP8 e4m3
 
   double efficiency() const { return roofline_us / glq_us; }
-  double speedup() const { return cublas_us / glq_us; }
+  double speedup_over(const BaselineResult& baseline) const { return baseline.us / glq_us; }
+};
+
+// A decoder-layer row: the times of one decoder layer's linears summed, each launched on its own
+// (glqjit has no grouped launch yet). NaN where a linear has no time.
+struct LayerSum {
+  int bpw = 0;
+  int batch = 0;
+  double glq_us = 0, roofline_us = 0, cublas_us = 0, fp8_us = 0;
+
+  double efficiency() const { return roofline_us / glq_us; }
 };
 
 Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+Json text_or_null(const std::string& text) { return text.empty() ? Json(nullptr) : Json(text); }
 
 struct Report {
   Json header;  // card, driver, clocks, date, versions, bandwidth, protocol
   std::vector<Row> rows;
-  std::string cublas_note;  // "libcublas.so.13 (version 130000)" or "not available (...)"
+  std::optional<DecoderLayer> decoder_layer;  // with --model
+  std::vector<int> batches;
+  bool cublas_ran = false, fp8_ran = false;  // whether the baselines were loaded (else their columns say n/a)
   int failures = 0;
 
-  Row* find(const Shape& shape, int bpw, int batch) {
-    for (Row& row : rows) {
+  const Row* find(const Shape& shape, int bpw, int batch) const {
+    for (const Row& row : rows) {
       if (row.shape == shape && row.bpw == bpw && row.batch == batch) return &row;
     }
     return nullptr;
+  }
+  Row* find(const Shape& shape, int bpw, int batch) {
+    return const_cast<Row*>(std::as_const(*this).find(shape, bpw, batch));
+  }
+
+  std::vector<LayerSum> layer_sums() const {
+    std::vector<LayerSum> sums;
+    if (!decoder_layer) return sums;
+    for (int bpw : decoder_layer->bpws) {
+      for (int batch : batches) {
+        LayerSum sum{bpw, batch};
+        for (const ModelLinear& linear : decoder_layer->linears) {
+          const Row* row = find(Shape{linear.out_features, linear.in_features}, bpw, batch);
+          sum.glq_us += row ? row->glq_us : kNaN;
+          sum.roofline_us += row ? row->roofline_us : kNaN;
+          sum.cublas_us += row ? row->cublas.us : kNaN;
+          sum.fp8_us += row ? row->fp8.us : kNaN;
+        }
+        sums.push_back(sum);
+      }
+    }
+    return sums;
   }
 
   Json json() const {
@@ -397,29 +554,57 @@ struct Report {
       r["shape"] = row.shape.name();
       r["out_features"] = row.shape.out;
       r["in_features"] = row.shape.in;
+      r["linears"] = text_or_null(row.linears);
       r["bpw"] = row.bpw;
       r["batch"] = row.batch;
       r["glqjit_us"] = number_or_null(row.glq_us);
       r["roofline_us"] = number_or_null(row.roofline_us);
       r["efficiency_pct"] = number_or_null(100.0 * row.efficiency());
-      r["cublas_us"] = number_or_null(row.cublas_us);
-      r["speedup_vs_cublas"] = number_or_null(row.speedup());
+      r["cublas_us"] = number_or_null(row.cublas.us);
+      r["speedup_vs_cublas"] = number_or_null(row.speedup_over(row.cublas));
+      r["fp8_us"] = number_or_null(row.fp8.us);
+      r["speedup_vs_fp8"] = number_or_null(row.speedup_over(row.fp8));
       r["target_us"] = number_or_null(row.target_us);
       r["meets_target"] =
           std::isfinite(row.target_us) && std::isfinite(row.glq_us) ? Json(row.glq_us <= row.target_us) : Json(nullptr);
       r["layer_bytes"] = int64_t(row.layer_bytes);
       r["roofline_bytes"] = int64_t(row.roofline_bytes);
       r["copies"] = row.copies;
-      r["cublas_copies"] = row.cublas_copies;
+      r["cublas_copies"] = row.cublas.copies;
+      r["fp8_copies"] = row.fp8.copies;
       r["variant"] = row.variant;
       r["tuned"] = row.tuned;
       r["glqjit_replays_us"] = row.glq_replays_us;
-      r["cublas_replays_us"] = row.cublas_replays_us;
+      r["cublas_replays_us"] = row.cublas.replays_us;
+      r["fp8_replays_us"] = row.fp8.replays_us;
       r["outputs_finite"] = row.finite;
-      r["cublas_outputs_finite"] = row.cublas_finite;
-      r["error"] = row.error.empty() ? Json(nullptr) : Json(row.error);
-      r["cublas_error"] = row.cublas_error.empty() ? Json(nullptr) : Json(row.cublas_error);
+      r["cublas_outputs_finite"] = row.cublas.finite;
+      r["fp8_outputs_finite"] = row.fp8.finite;
+      r["error"] = text_or_null(row.error);
+      r["cublas_error"] = text_or_null(row.cublas.error);
+      r["fp8_error"] = text_or_null(row.fp8.error);
+      r["fp8_not_measured"] = text_or_null(row.fp8.not_measured);
       rows_json.push_back(std::move(r));
+    }
+    if (decoder_layer) {
+      Json linears = Json::array();
+      for (const ModelLinear& linear : decoder_layer->linears) {
+        linears.push_back({{"name", linear.name}, {"shape", Shape{linear.out_features, linear.in_features}.name()}});
+      }
+      Json& sums_json = document["decoder_layer_rows"] = Json::array();
+      for (const LayerSum& sum : layer_sums()) {
+        sums_json.push_back({{"label", decoder_layer->label()},
+                             {"linears", linears},
+                             {"bpw", sum.bpw},
+                             {"batch", sum.batch},
+                             {"glqjit_us", number_or_null(sum.glq_us)},
+                             {"roofline_us", number_or_null(sum.roofline_us)},
+                             {"efficiency_pct", number_or_null(100.0 * sum.efficiency())},
+                             {"cublas_us", number_or_null(sum.cublas_us)},
+                             {"speedup_vs_cublas", number_or_null(sum.cublas_us / sum.glq_us)},
+                             {"fp8_us", number_or_null(sum.fp8_us)},
+                             {"speedup_vs_fp8", number_or_null(sum.fp8_us / sum.glq_us)}});
+      }
     }
     return document;
   }
@@ -436,49 +621,71 @@ struct Report {
     };
     std::string text =
         "shape,out_features,in_features,bpw,batch,glqjit_us,roofline_us,efficiency_pct,cublas_us,speedup_vs_cublas,"
-        "target_us,meets_target,layer_bytes,roofline_bytes,copies,cublas_copies,variant,tuned,error,cublas_error\n";
+        "fp8_us,speedup_vs_fp8,target_us,meets_target,layer_bytes,roofline_bytes,copies,cublas_copies,fp8_copies,"
+        "variant,tuned,error,cublas_error,fp8_error,linears\n";
     for (const Row& row : rows) {
       const bool judged = std::isfinite(row.target_us) && std::isfinite(row.glq_us);
       text += fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{},{},{},{},{},{}\n", row.shape.name(), row.shape.out,
-          row.shape.in, row.bpw, row.batch, number(row.glq_us, 3), number(row.roofline_us, 3),
-          number(100.0 * row.efficiency(), 2), number(row.cublas_us, 3), number(row.speedup(), 3),
-          number(row.target_us, 3), judged ? (row.glq_us <= row.target_us ? "yes" : "no") : "", row.layer_bytes,
-          row.roofline_bytes, row.copies, row.cublas_copies, field(row.variant),
-          row.variant.empty() ? "" : (row.tuned ? "yes" : "no"), field(row.error), field(row.cublas_error));
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{},{},{},{},{},{},{},{},{}\n", row.shape.name(),
+          row.shape.out, row.shape.in, row.bpw, row.batch, number(row.glq_us, 3), number(row.roofline_us, 3),
+          number(100.0 * row.efficiency(), 2), number(row.cublas.us, 3), number(row.speedup_over(row.cublas), 3),
+          number(row.fp8.us, 3), number(row.speedup_over(row.fp8), 3), number(row.target_us, 3),
+          judged ? (row.glq_us <= row.target_us ? "yes" : "no") : "", row.layer_bytes, row.roofline_bytes, row.copies,
+          row.cublas.copies, row.fp8.copies, field(row.variant), row.variant.empty() ? "" : (row.tuned ? "yes" : "no"),
+          field(row.error), field(row.cublas.error), field(row.fp8.error), field(row.linears));
     }
     return text;
   }
 
-  std::string markdown(bool with_cublas) const {
+  std::string markdown() const {
     auto number = [](double value, const char* format_suffix) {
       return std::isfinite(value) ? fmt::format("{:.2f}{}", value, format_suffix) : std::string("-");
+    };
+    auto baseline_time = [&](const BaselineResult& result, bool ran) {
+      if (!ran || !result.not_measured.empty()) return std::string("n/a");
+      if (!result.error.empty()) return std::string("error");
+      return number(result.us, "") + (result.finite ? "" : " (non-finite output!)");
+    };
+    auto speedup = [&](double baseline_us, double glq_us, bool shown) {
+      return shown ? number(baseline_us / glq_us, "x") : std::string("n/a");
     };
     std::string text = "# glq-bench\n\n";
     for (const auto& line : header["report_lines"]) text += "- " + line.get<std::string>() + "\n";
     text +=
-        "\n| shape (out x in) | bpw | batch | glqjit µs | roofline µs | efficiency | cuBLAS µs | speedup vs cuBLAS |\n";
-    text += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        "\n| shape (out x in) | bpw | batch | glqjit µs | roofline µs | efficiency | cuBLAS µs | speedup vs cuBLAS "
+        "| FP8 µs | vs FP8 |\n";
+    text += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const Row& row : rows) {
       std::string glq = row.error.empty() ? number(row.glq_us, "") : std::string("error");
       if (row.error.empty() && !row.finite) glq += " (non-finite output!)";
-      std::string cublas = !with_cublas               ? std::string("n/a")
-                           : row.cublas_error.empty() ? number(row.cublas_us, "")
-                                                      : "error";
-      if (with_cublas && row.cublas_error.empty() && !row.cublas_finite) cublas += " (non-finite output!)";
-      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", row.shape.name(), row.bpw, row.batch, glq,
-                          number(row.roofline_us, ""), number(100.0 * row.efficiency(), " %"), cublas,
-                          with_cublas ? number(row.speedup(), "x") : std::string("n/a"));
+      text += fmt::format("| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", row.shape.name(),
+                          row.linears.empty() ? "" : " (" + row.linears + ")", row.bpw, row.batch, glq,
+                          number(row.roofline_us, ""), number(100.0 * row.efficiency(), " %"),
+                          baseline_time(row.cublas, cublas_ran),
+                          speedup(row.cublas.us, row.glq_us, cublas_ran && row.cublas.not_measured.empty()),
+                          baseline_time(row.fp8, fp8_ran),
+                          speedup(row.fp8.us, row.glq_us, fp8_ran && row.fp8.not_measured.empty()));
     }
-    std::string errors;
+    for (const LayerSum& sum : layer_sums()) {
+      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", decoder_layer->label(), sum.bpw,
+                          sum.batch, number(sum.glq_us, ""), number(sum.roofline_us, ""),
+                          number(100.0 * sum.efficiency(), " %"), cublas_ran ? number(sum.cublas_us, "") : "n/a",
+                          speedup(sum.cublas_us, sum.glq_us, cublas_ran), fp8_ran ? number(sum.fp8_us, "") : "n/a",
+                          speedup(sum.fp8_us, sum.glq_us, fp8_ran));
+    }
+    std::string errors, notes;
     for (const Row& row : rows) {
       const std::string where = fmt::format("{} bpw {} batch {}", row.shape.name(), row.bpw, row.batch);
       // The first line only (an NVRTC log follows it); standard error and --json have the rest.
       auto first_line = [](const std::string& text) { return text.substr(0, text.find('\n')); };
       if (!row.error.empty()) errors += fmt::format("- {}: {}\n", where, first_line(row.error));
-      if (!row.cublas_error.empty()) errors += fmt::format("- {} (cuBLAS): {}\n", where, first_line(row.cublas_error));
+      if (!row.cublas.error.empty()) errors += fmt::format("- {} (cuBLAS): {}\n", where, first_line(row.cublas.error));
+      if (!row.fp8.error.empty()) errors += fmt::format("- {} (FP8): {}\n", where, first_line(row.fp8.error));
+      const std::string note = fmt::format("- {}: FP8 not measured ({})\n", row.shape.name(), row.fp8.not_measured);
+      if (!row.fp8.not_measured.empty() && notes.find(note) == std::string::npos) notes += note;
     }
     if (!errors.empty()) text += "\nErrors:\n" + errors;
+    if (!notes.empty()) text += "\nNotes:\n" + notes;
     return text;
   }
 };
@@ -498,16 +705,30 @@ uint64_t shape_seed(const Shape& shape, int bpw) {
   return uint64_t(shape.out) * 1000003u + uint64_t(shape.in) * 7919u + uint64_t(bpw);
 }
 
-// cuBLAS fp16 on a dense weight of the same logical shape; fills the cuBLAS columns of every
-// row of the shape. Errors are recorded per batch; the run goes on.
-void bench_cublas(const Context& context, bench::Cublas& cublas, const Probe& probe, const Stream& stream,
-                  const Shape& shape, const std::vector<int>& batches, const Options& options, Report& report) {
+// A dense GEMM baseline on a weight of the layer's logical shape, as bench_baseline times it.
+struct DenseBaseline {
+  std::string name;             // "cuBLAS fp16"
+  BaselineResult Row::*result;  // the columns it fills
+  size_t weight_bytes = 0;      // of one copy's weight
+  size_t input_row_bytes = 0;   // of one row of a copy's input
+  // Gives copy `index` its weight and its input (max_batch rows).
+  std::function<void(int index, const DeviceBuffer& weight, const DeviceBuffer& x)> fill;
+  // y = x W^T at one batch, readied outside any capture (where cuBLASLt asks its heuristic).
+  using Call = std::function<void(CUdeviceptr weight, CUdeviceptr x, CUdeviceptr y)>;
+  std::function<Call(int batch)> call_at;
+};
+
+// A baseline under the protocol: cold copies of its weight, one uncaptured call per copy, then the
+// graph of rounds over every copy; fills the baseline's columns of every row of the shape. Errors
+// are recorded per batch; the run goes on.
+void bench_baseline(const Context& context, const DenseBaseline& baseline, const Stream& stream, const Shape& shape,
+                    const std::vector<int>& batches, const Options& options, Report& report) {
   const int max_batch = *std::max_element(batches.begin(), batches.end());
-  const double dense_bytes = double(shape.out) * double(shape.in) * 2;
+  const double dense_bytes = double(baseline.weight_bytes);
   const int copies = cold_copies(dense_bytes, context.device().l2_bytes);
-  auto record = [&](int batch, const std::function<void(Row&)>& set) {
+  auto record = [&](int batch, const std::function<void(BaselineResult&)>& set) {
     for (Row& row : report.rows) {
-      if (row.shape == shape && row.batch == batch) set(row);
+      if (row.shape == shape && row.batch == batch) set(row.*baseline.result);
     }
   };
   struct DenseCopy {
@@ -518,55 +739,158 @@ void bench_cublas(const Context& context, bench::Cublas& cublas, const Probe& pr
     const auto start = std::chrono::steady_clock::now();
     for (int c = 0; c < copies; ++c) {
       DenseCopy copy;
-      copy.weight = DeviceBuffer(context.cu(), size_t(dense_bytes), fmt::format("a dense fp16 {} weight", shape.name()));
-      copy.x = DeviceBuffer(context.cu(), size_t(max_batch) * shape.in * 2, "an input batch");
+      copy.weight = DeviceBuffer(context.cu(), baseline.weight_bytes,
+                                 fmt::format("a dense {} {} weight", baseline.name, shape.name()));
+      copy.x = DeviceBuffer(context.cu(), size_t(max_batch) * baseline.input_row_bytes, "an input batch");
       copy.y = DeviceBuffer(context.cu(), size_t(max_batch) * shape.out * 2, "an output batch");
-      probe.fill_f16(copy.weight.get(), size_t(shape.out) * shape.in, 1000 + c, stream.get());
-      probe.fill_f16(copy.x.get(), size_t(max_batch) * shape.in, 2000 + c, stream.get());
+      baseline.fill(c, copy.weight, copy.x);
       dense.push_back(std::move(copy));
     }
     stream.synchronize("filling the dense weights");
-    progress(fmt::format("{} cuBLAS fp16: {} copies of {} ({} in all), ready in {:.1f} s", shape.name(), copies,
+    progress(fmt::format("{} {}: {} copies of {} ({} in all), ready in {:.1f} s", shape.name(), baseline.name, copies,
                          format_bytes(dense_bytes), format_bytes(dense_bytes * copies), seconds_since(start)));
   } catch (const Error& error) {
-    const std::string message = fmt::format("cuBLAS {}: {}", shape.name(), error.what());
-    progress("error: " + message);
-    for (int batch : batches) record(batch, [&](Row& row) { row.cublas_error = error.what(); });
+    progress(fmt::format("error: {} {}: {}", baseline.name, shape.name(), error.what()));
+    for (int batch : batches) record(batch, [&](BaselineResult& result) { result.error = error.what(); });
     ++report.failures;
     dense.clear();
-    check_context_alive(stream.get(), "the cuBLAS setup of " + shape.name());
+    check_context_alive(stream.get(), fmt::format("the {} setup of {}", baseline.name, shape.name()));
     return;
   }
   for (int batch : batches) {
     try {
-      // One uncaptured call per copy first: cuBLAS picks and loads its kernel outside the graph.
-      for (const DenseCopy& copy : dense) {
-        cublas.linear_f16(copy.weight.get(), copy.x.get(), copy.y.get(), shape.out, shape.in, batch);
-      }
-      stream.synchronize("the cuBLAS warm-up");
+      const DenseBaseline::Call call = baseline.call_at(batch);
+      // One uncaptured call per copy first: the library picks and loads its kernel outside the graph.
+      for (const DenseCopy& copy : dense) call(copy.weight.get(), copy.x.get(), copy.y.get());
+      stream.synchronize(fmt::format("the {} warm-up", baseline.name));
       const bool finite = finite_f16(dense.front().y, size_t(batch) * shape.out);
       const GraphTiming timing = time_graph(context.cu(), stream.get(), options.rounds * copies, options.replays, [&] {
         for (int r = 0; r < options.rounds; ++r) {
-          for (const DenseCopy& copy : dense) {
-            cublas.linear_f16(copy.weight.get(), copy.x.get(), copy.y.get(), shape.out, shape.in, batch);
-          }
+          for (const DenseCopy& copy : dense) call(copy.weight.get(), copy.x.get(), copy.y.get());
         }
       });
-      record(batch, [&](Row& row) {
-        row.cublas_us = timing.median_us;
-        row.cublas_replays_us = timing.per_call_us;
-        row.cublas_copies = copies;
-        row.cublas_finite = finite;
+      record(batch, [&](BaselineResult& result) {
+        result.us = timing.median_us;
+        result.replays_us = timing.per_call_us;
+        result.copies = copies;
+        result.finite = finite;
       });
-      progress(fmt::format("{} batch {}: cuBLAS fp16 {:.2f} µs{}", shape.name(), batch, timing.median_us,
+      progress(fmt::format("{} batch {}: {} {:.2f} µs{}", shape.name(), batch, baseline.name, timing.median_us,
                            finite ? "" : " (non-finite outputs!)"));
     } catch (const Error& error) {
-      progress(fmt::format("error: cuBLAS {} batch {}: {}", shape.name(), batch, error.what()));
-      record(batch, [&](Row& row) { row.cublas_error = error.what(); });
+      progress(fmt::format("error: {} {} batch {}: {}", baseline.name, shape.name(), batch, error.what()));
+      record(batch, [&](BaselineResult& result) { result.error = error.what(); });
       ++report.failures;
-      check_context_alive(stream.get(), fmt::format("cuBLAS {} batch {}", shape.name(), batch));
+      check_context_alive(stream.get(), fmt::format("{} {} batch {}", baseline.name, shape.name(), batch));
     }
   }
+}
+
+// cuBLAS fp16 (cublasGemmEx, fp32 accumulation) on random fp16 weights and inputs made on the GPU.
+DenseBaseline cublas_fp16_baseline(bench::Cublas& cublas, const Probe& probe, const Stream& stream,
+                                   const Shape& shape) {
+  DenseBaseline baseline;
+  baseline.name = "cuBLAS fp16";
+  baseline.result = &Row::cublas;
+  baseline.weight_bytes = size_t(shape.out) * size_t(shape.in) * 2;
+  baseline.input_row_bytes = size_t(shape.in) * 2;
+  baseline.fill = [&probe, &stream](int index, const DeviceBuffer& weight, const DeviceBuffer& x) {
+    probe.fill_f16(weight.get(), weight.bytes() / 2, 1000 + index, stream.get());
+    probe.fill_f16(x.get(), x.bytes() / 2, 2000 + index, stream.get());
+  };
+  baseline.call_at = [&cublas, shape](int batch) -> DenseBaseline::Call {
+    return [&cublas, shape, batch](CUdeviceptr weight, CUdeviceptr x, CUdeviceptr y) {
+      cublas.linear_f16(weight, x, y, shape.out, shape.in, batch);
+    };
+  };
+  return baseline;
+}
+
+// The FP8 baseline's data, made on the host: random fp16 values as the fp16 baseline's fill makes
+// them (exponents 2^-3..2^-1, random mantissas and signs: magnitudes in [1/8, 1)), quantized per
+// tensor as a serving stack quantizes: multiplied by 448 / amax (amax taken as 1) so that the largest
+// magnitudes meet e4m3's largest, then rounded; the scale amax / 448 dequantizes. One weight serves
+// every copy: what keeps the weights cold is that each copy is its own memory, not its bytes.
+struct Fp8Data {
+  static constexpr float kScale = 1.0f / bench::kE4m3Max;
+  std::vector<uint8_t> weight, input;
+  // The weight scale at float 0 and the input scale at float kInputScaleIndex, device fp32
+  // scalars 256 bytes apart: cuBLASLt's FP8 kernels refused (CUBLAS_STATUS_NOT_SUPPORTED) a scale
+  // pointer that was only 4-byte aligned.
+  static constexpr size_t kInputScaleIndex = 64;
+  DeviceBuffer scales;
+
+  static std::vector<uint8_t> random_e4m3(size_t count, uint64_t seed) {
+    // The quantized value of every 16 random bits (sign, exponent choice, 10 mantissa bits), worked
+    // out once: a 57344x8192 weight then costs one table look-up per value, not one conversion.
+    static const std::vector<uint8_t> quantized_of_bits = [] {
+      std::vector<uint8_t> table(size_t(1) << 16);
+      for (uint32_t bits = 0; bits < table.size(); ++bits) {
+        const uint32_t f16_exponent = 12 + ((bits >> 10) & 0x1F) % 3;  // fp16 bias 15: 2^-3, 2^-2, 2^-1
+        const uint32_t f32_bits = (bits & 0x8000) << 16 | (f16_exponent - 15 + 127) << 23 | (bits & 0x3FF) << 13;
+        table[bits] = bench::e4m3_from_float(std::bit_cast<float>(f32_bits) * bench::kE4m3Max);
+      }
+      return table;
+    }();
+    std::vector<uint8_t> values(count);
+    std::mt19937_64 random(seed);
+    for (size_t i = 0; i < count; i += 4) {
+      const uint64_t bits = random();
+      for (size_t j = 0; j < 4 && i + j < count; ++j) values[i + j] = quantized_of_bits[(bits >> (16 * j)) & 0xFFFF];
+    }
+    return values;
+  }
+};
+
+// cuBLASLt FP8 (bench_cublaslt.hpp) on the e4m3 data of `data`.
+DenseBaseline cublaslt_fp8_baseline(const bench::CublasLt& lt, const Fp8Data& data, const Stream& stream,
+                                    const Shape& shape) {
+  DenseBaseline baseline;
+  baseline.name = "cuBLASLt FP8";
+  baseline.result = &Row::fp8;
+  baseline.weight_bytes = data.weight.size();
+  baseline.input_row_bytes = size_t(shape.in);
+  baseline.fill = [&data](int, const DeviceBuffer& weight, const DeviceBuffer& x) {
+    weight.upload(data.weight.data(), data.weight.size());
+    x.upload(data.input.data(), x.bytes());
+  };
+  baseline.call_at = [&lt, &data, &stream, shape](int batch) -> DenseBaseline::Call {
+    const CUdeviceptr weight_scale = data.scales.get();
+    const CUdeviceptr input_scale = data.scales.get() + Fp8Data::kInputScaleIndex * sizeof(float);
+    std::shared_ptr<const bench::CublasLt::Fp8Linear> linear =
+        lt.fp8_linear(shape.out, shape.in, batch, weight_scale, input_scale);
+    return [linear, &stream](CUdeviceptr weight, CUdeviceptr x, CUdeviceptr y) {
+      linear->run(weight, x, y, stream.get());
+    };
+  };
+  return baseline;
+}
+
+// torch._scaled_mm's rule for FP8 shapes: in and out features multiples of 16 (cuBLASLt's FP8
+// kernels want 16-byte leading dimensions). A shape that breaks it has no FP8 time, which is not a
+// failure.
+std::optional<std::string> fp8_shape_problem(const Shape& shape) {
+  if (shape.in % 16 == 0 && shape.out % 16 == 0) return std::nullopt;
+  return std::string("FP8 GEMMs need in and out features that are multiples of 16, as torch._scaled_mm does");
+}
+
+void bench_fp8(const Context& context, const bench::CublasLt& lt, const Stream& stream, const Shape& shape,
+               const std::vector<int>& batches, const Options& options, Report& report) {
+  if (const auto problem = fp8_shape_problem(shape)) {
+    progress(fmt::format("{} FP8: not measured ({})", shape.name(), *problem));
+    for (Row& row : report.rows) {
+      if (row.shape == shape) row.fp8.not_measured = *problem;
+    }
+    return;
+  }
+  const int max_batch = *std::max_element(batches.begin(), batches.end());
+  Fp8Data data;
+  // "bpw" 0 and 1 belong to no glqjit layer, so these seeds are the FP8 data's alone.
+  data.weight = Fp8Data::random_e4m3(size_t(shape.out) * size_t(shape.in), shape_seed(shape, 0));
+  data.input = Fp8Data::random_e4m3(size_t(max_batch) * size_t(shape.in), shape_seed(shape, 1));
+  std::vector<float> scales(Fp8Data::kInputScaleIndex + 1, Fp8Data::kScale);
+  data.scales = DeviceBuffer::from(context.cu(), scales, "the FP8 scales");
+  bench_baseline(context, cublaslt_fp8_baseline(lt, data, stream, shape), stream, shape, batches, options, report);
 }
 
 // --variant over the default variant of each batch's bucket; where that is not legal the bucket
@@ -653,8 +977,10 @@ void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vect
       row->glq_replays_us = timing.per_call_us;
       std::string line = fmt::format("{} batch {}: glqjit {:.2f} µs, roofline {:.2f} µs ({:.1f} %)", what, batch,
                                      row->glq_us, row->roofline_us, 100.0 * row->efficiency());
-      if (std::isfinite(row->cublas_us))
-        line += fmt::format(", cuBLAS {:.2f} µs ({:.2f}x)", row->cublas_us, row->speedup());
+      if (std::isfinite(row->cublas.us))
+        line += fmt::format(", cuBLAS {:.2f} µs ({:.2f}x)", row->cublas.us, row->speedup_over(row->cublas));
+      if (std::isfinite(row->fp8.us))
+        line += fmt::format(", FP8 {:.2f} µs ({:.2f}x)", row->fp8.us, row->speedup_over(row->fp8));
       if (ready_s > 1.0) line += fmt::format("; kernels ready in {:.1f} s", ready_s);
       if (!row->finite) line += "; NON-FINITE OUTPUTS (the kernels or the layer are broken)";
       progress(line);
@@ -700,18 +1026,48 @@ int device_attribute(CUdevice device, CUdevice_attribute attribute) {
   return value;
 }
 
+// Whether cuBLASLt can run FP8 here, and with what: the report's "FP8:" line.
+std::unique_ptr<bench::CublasLt> load_fp8_baseline(const Options& options, const DeviceInfo& info, std::string& note) {
+  if (options.no_fp8) {
+    note = "not measured (--no-fp8)";
+    return nullptr;
+  }
+  if (info.cc_major * 10 + info.cc_minor < 89) {
+    note = fmt::format("not measured: compute capability {}.{} has no FP8 tensor cores (8.9 or newer has)",
+                       info.cc_major, info.cc_minor);
+    progress("FP8: " + note);
+    return nullptr;
+  }
+  std::string reason;
+  std::unique_ptr<bench::CublasLt> lt = bench::CublasLt::load(reason);
+  if (!lt) {
+    note = "not available (" + reason + ")";
+    progress("FP8: " + note);
+    return nullptr;
+  }
+  note = fmt::format("{}{}: cublasLtMatmul, e4m3 weight and activation with per-tensor fp32 scales, fp16 output, fp32 "
+                     "accumulation, the heuristic's first algorithm (torch._scaled_mm's GEMM; quantizing the "
+                     "activation is not timed)",
+                     lt->library(), lt->version() ? fmt::format(" (version {})", lt->version()) : "");
+  progress("FP8: " + note);
+  return lt;
+}
+
 void run(const Options& options) {
-  const std::vector<Shape> shapes = chosen_shapes(options);
-  const std::vector<int> bpws = unique_in_order(options.bpw);
+  // Everything the command line and a --model config can get wrong is reported before the GPU is
+  // looked for, so that those errors are the same on a machine without one.
+  const Workload workload = options.model.empty() ? shapes_workload(options) : model_workload(options);
   const std::vector<int> batches = unique_in_order(options.batches);
-  if (shapes.empty() || bpws.empty() || batches.empty()) {
+  const bool no_bpw = std::any_of(workload.shapes.begin(), workload.shapes.end(),
+                                  [](const ShapeWork& work) { return work.bpws.empty(); });
+  if (workload.shapes.empty() || no_bpw || batches.empty()) {
     throw Error(Status::invalid_argument,
                 "nothing to measure: --shapes, --bpw and --batch need at least one value each");
   }
-  TemporaryStore temporary_store;
-  auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
   check_writable(options.json, "--json");
   check_writable(options.csv, "--csv");
+  TemporaryStore temporary_store;
+  auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
   if (context->store() == nullptr) {
     const std::string path = temporary_store.create();
     progress("no kernel store could be opened; using a temporary one at " + path + " (pass --cache PATH to keep it)");
@@ -763,13 +1119,20 @@ void run(const Options& options) {
       std::fflush(stderr);
     }
   }
+  std::string fp8_note;
+  const std::unique_ptr<bench::CublasLt> cublaslt = load_fp8_baseline(options, info, fp8_note);
 
   Report report;
-  for (const Shape& shape : shapes) {
-    for (int bpw : bpws) {
+  report.decoder_layer = workload.decoder_layer;
+  report.batches = batches;
+  report.cublas_ran = cublas != nullptr;
+  report.fp8_ran = cublaslt != nullptr;
+  for (const ShapeWork& work : workload.shapes) {
+    for (int bpw : work.bpws) {
       for (int batch : batches) {
         Row row;
-        row.shape = shape;
+        row.shape = work.shape;
+        row.linears = work.linear_names();
         row.bpw = bpw;
         row.batch = batch;
         report.rows.push_back(std::move(row));
@@ -814,6 +1177,8 @@ void run(const Options& options) {
     h["nvrtc_version"] = nvrtc_version();
     h["kernel_store"] = context->store() ? context->store()->path() : "";
     h["cublas"] = cublas_note;
+    h["fp8"] = fp8_note;
+    h["model"] = options.model.empty() ? Json(nullptr) : Json(options.model);
     h["read_bandwidth_gbps"] = bandwidth.bytes_per_second / 1e9;
     h["read_bandwidth_probe"] = {{"bytes", kProbeBytes},
                                  {"blocks", bandwidth.blocks},
@@ -840,6 +1205,11 @@ void run(const Options& options) {
     lines.push_back(fmt::format("glqjit {}{}, NVRTC {}", version.empty() ? "(version unknown)" : version,
                                 commit.empty() ? "" : " at " + commit, nvrtc_version()));
     lines.push_back("cuBLAS: " + cublas_note);
+    lines.push_back("FP8: " + fp8_note);
+    if (!workload.model_line.empty()) lines.push_back(workload.model_line);
+    if (workload.decoder_layer) {
+      for (const std::string& note : workload.decoder_layer->notes) lines.push_back(note);
+    }
     lines.push_back(
         fmt::format("streaming read bandwidth: {:.1f} GB/s (1 GiB, 16-byte loads, {} blocks x {} threads, "
                     "median of {})",
@@ -852,22 +1222,27 @@ void run(const Options& options) {
     return h;
   };
   report.header = make_header(nullptr);
-  report.cublas_note = cublas_note;
   write_outputs(options, report);
 
   try {
-    for (size_t i = 0; i < shapes.size(); ++i) {
-      const Shape& shape = shapes[i];
-      progress(fmt::format("[{}/{}] {}", i + 1, shapes.size(), shape.name()));
-      if (cublas) bench_cublas(*context, *cublas, probe, stream, shape, batches, options, report);
-      for (int bpw : bpws) {
+    for (size_t i = 0; i < workload.shapes.size(); ++i) {
+      const ShapeWork& work = workload.shapes[i];
+      const Shape& shape = work.shape;
+      progress(fmt::format("[{}/{}] {}{}", i + 1, workload.shapes.size(), shape.name(),
+                           work.linears.empty() ? "" : " (" + work.linear_names() + ")"));
+      if (cublas) {
+        bench_baseline(*context, cublas_fp16_baseline(*cublas, probe, stream, shape), stream, shape, batches, options,
+                       report);
+      }
+      if (cublaslt) bench_fp8(*context, *cublaslt, stream, shape, batches, options, report);
+      for (int bpw : work.bpws) {
         bench_glqjit(*context, shape, bpw, batches, options, bandwidth.bytes_per_second, report);
       }
       write_outputs(options, report);  // a long run that is stopped keeps what it measured
     }
   } catch (const Error&) {
     // A fatal error (the context broke): show and keep what was measured, then say why.
-    std::fputs(report.markdown(cublas != nullptr).c_str(), stdout);
+    std::fputs(report.markdown().c_str(), stdout);
     std::fflush(stdout);
     try {
       write_outputs(options, report);
@@ -879,7 +1254,7 @@ void run(const Options& options) {
   const bench::Clocks clocks_at_end = nvml.clocks();
   report.header = make_header(&clocks_at_end);
   write_outputs(options, report);
-  std::fputs(report.markdown(cublas != nullptr).c_str(), stdout);
+  std::fputs(report.markdown().c_str(), stdout);
   std::fflush(stdout);
   if (report.failures > 0) {
     throw Error(Status::cuda_error,
@@ -895,19 +1270,31 @@ int main(int argc, char** argv) {
   Options options;
   CLI::App app{
       "glq-bench: times glqjit's whole quantized linear layers (input transform, every residual stage, output "
-      "transform; fp16 in and out) against cuBLAS fp16 and the memory roofline, under the protocol of "
-      "BENCHMARK.md. For each shape x bpw x batch: one random layer uploaded to enough distinct device copies that "
-      "their weights exceed 300 MB (at least 2), so weights come from HBM; --rounds rounds over all copies captured "
-      "in one CUDA graph; one warm-up replay; --replays timed replays; the time per call is the median replay time "
-      "divided by rounds x copies. cuBLAS (cublasGemmEx, fp16, fp32 accumulation, dense weight of the same shape) "
-      "runs the same protocol. The roofline is the bytes the layer must read (stage tensors, SU, SV, input, "
-      "output) over the streaming read bandwidth measured at the start (16-byte loads over 1 GiB); efficiency = "
-      "roofline / time. Needs an NVIDIA GPU of compute capability 8.0 or newer.",
+      "transform; fp16 in and out) against cuBLAS fp16, cuBLASLt FP8 and the memory roofline, under the protocol "
+      "of BENCHMARK.md. For each shape x bpw x batch: one random layer uploaded to enough distinct device copies "
+      "that their weights exceed six times the L2 (at least 2), so weights come from HBM; --rounds rounds over all "
+      "copies captured in one CUDA graph; one warm-up replay; --replays timed replays; the time per call is the "
+      "median replay time divided by rounds x copies. Two baselines on a dense weight of the same shape run the "
+      "same protocol: cuBLAS fp16 (cublasGemmEx, fp32 accumulation) and, on compute capability 8.9 or newer, FP8 "
+      "(cublasLtMatmul: e4m3 weight and activation with per-tensor scales, fp16 output, fp32 accumulation, what "
+      "torch._scaled_mm runs; the activation's quantization is not timed). The roofline is the bytes the layer "
+      "must read (stage tensors, SU, SV, input, output) over the streaming read bandwidth measured at the start "
+      "(16-byte loads over 1 GiB); efficiency = roofline / time. Needs an NVIDIA GPU of compute capability 8.0 or "
+      "newer.",
       "glq-bench"};
   app.footer(
       "Output: a Markdown report on standard output (card, driver, clocks, date, versions, read bandwidth, then one "
-      "row per shape x bpw x batch); progress on standard error. --json/--csv write the same rows (rewritten after "
-      "each shape). Exit status: 0 success, 1 failure (a line says why), 2 bad command line.");
+      "row per shape x bpw x batch with glqjit, roofline, cuBLAS fp16 and FP8 times and glqjit's speedups; with "
+      "--model, then one decoder-layer row per bpw x batch); progress on standard error. --json writes the same "
+      "rows (the decoder-layer ones under decoder_layer_rows), --csv the shape rows; both are rewritten after each "
+      "shape. Exit status: 0 success, 1 failure (a line says why), 2 bad command line.");
+  auto* model = app.add_option("--model", options.model,
+                               "a Hugging Face config.json (e.g. models/llama-3-8b.json), read as glq-tune reads it: "
+                               "one row per distinct linear shape of the model, at the bpw its "
+                               "quantization_config.layer_bpw gives (else at each --bpw), then per bpw and batch a "
+                               "decoder-layer row summing the seven linears of one decoder layer (q, k, v, o, gate, "
+                               "up, down), each launched separately; biases are left out")
+                    ->type_name("FILE");
   app.add_option("--shapes", options.shapes,
                  "comma-separated OUTxIN shapes (out_features x in_features), e.g. 4096x4096,28672x4096 "
                  "(default: the shapes of BENCHMARK.md's reference table)")
@@ -920,7 +1307,11 @@ int main(int argc, char** argv) {
                      "of Llama-3-8B, Llama-3-70B and SmolLM3-3B and the merged qkv/gate_up shapes, 15 shapes)")
           ->check(CLI::IsMember({"default", "benchmark"}));
   app.get_option("--shapes")->excludes(shape_set);
-  app.add_option("--bpw", options.bpw, "comma-separated bits per weight, 2..8 (default: 2,3,4)")
+  model->excludes(app.get_option("--shapes"));
+  model->excludes(shape_set);
+  app.add_option("--bpw", options.bpw,
+                 "comma-separated bits per weight, 2..8 (default: 2,3,4); with --model, used where the config has no "
+                 "quantization_config.layer_bpw")
       ->delimiter(',')
       ->check(CLI::Range(kMinBpw, kMaxBpw));
   app.add_option("--batch", options.batches,
@@ -936,6 +1327,7 @@ int main(int argc, char** argv) {
   app.add_option("--json", options.json, "also write the header and rows as JSON to FILE")->type_name("FILE");
   app.add_option("--csv", options.csv, "also write the rows as CSV to FILE")->type_name("FILE");
   app.add_flag("--no-cublas", options.no_cublas, "skip the cuBLAS fp16 baseline");
+  app.add_flag("--no-fp8", options.no_fp8, "skip the cuBLASLt FP8 baseline");
   app.add_option("--rounds", options.rounds, "rounds over all copies in the captured graph (default: 20)")
       ->check(CLI::Range(1, 100000));
   app.add_option("--replays", options.replays, "timed replays of the graph; the median is reported (default: 5)")
