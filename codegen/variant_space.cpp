@@ -88,12 +88,12 @@ std::optional<std::string> fused_violation(int batch_bucket, const Variant& v) {
 
 // Kernel family 1 by default at batch bucket 1 for layers whose Hadamard blocks are at most
 // these sizes, family 3 from kStagedFromBucket on, family 2 elsewhere. On the H200 (kernel-notes
-// v8) family 1 took 7.2 / 9.1 us at 1024x1024 / 1024x4096 (out x in) against family 2's 11.9 /
-// 15.5, but 13.4 / 16.8 / 25.6 / 19.7 us at 4096x1024 / 4096x4096 / 16384x1024 / 1024x16384
-// against 11.3 / 14.2 / 12.8 / 15.3: the output side in one CTA, and each CTA's own input side,
-// cost about 1.5 us per 1024 elements of a block.
+// v9, 2 / 4 bpw) family 1 takes 7.3 / 8.4 us at 1024x4096 (out x in) against family 2's 10.5 /
+// 11.9, and 11.7 / 11.8 at 4096x4096 against 12.6 / 17.8; with an input block of 8192
+// (4096x14336) the two tie, and with an output block of 8192 (14336x4096) family 1 takes 25.0
+// against 21.1: its last CTA transforms a whole output block alone.
 constexpr int kFusedUpToBucket = 1;
-constexpr int64_t kFusedLargestOutputBlock = 2048;
+constexpr int64_t kFusedLargestOutputBlock = 4096;
 constexpr int64_t kFusedLargestInputBlock = 4096;
 constexpr int kStagedFromBucket = 64;
 

@@ -46,8 +46,8 @@ struct CompileJob {
   }
 };
 
-// Every (arch, bpw) at buckets 1 (the default: family 1 for the padded 1000x5000 layer, family 2
-// for the others), 1 again with family=1 where its shared memory fits, 16 (family 2) and 256
+// Every (arch, bpw) at buckets 1 (the default: family 1 for 4096x4096 and the padded 1000x5000
+// layer, whose Hadamard blocks are at most 4096, family 2 for the others), 1 again with family=1 where its shared memory fits, 16 (family 2) and 256
 // (family 3); both dtypes, bias and the legacy single-block RHT on rotating subsets;
 // four shapes (out x in: 4096x4096, 11008x4096, 4096x11008, padded 1000x5000).
 std::vector<CompileJob> compile_matrix() {
@@ -150,7 +150,9 @@ TEST_CASE("NVRTC compiles every kernel family for every architecture and bpw", "
   // for the layer of small Hadamard blocks, family 3 from bucket 64, family 2 otherwise.
   for (const CompileJob& job : jobs) {
     INFO(job.name());
-    const bool fused = job.bucket == 1 && (!job.override_knobs.empty() || (job.spec.in_features == 5000 && !job.spec.legacy_single_block));
+    const Geometry g = job.spec.geometry();
+    const bool small_blocks = std::ranges::max(g.out_blocks) <= 4096 && std::ranges::max(g.in_blocks) <= 4096;
+    const bool fused = job.bucket == 1 && (!job.override_knobs.empty() || small_blocks);
     CHECK(job.variant.find(job.bucket >= 64 ? "family=3 " : fused ? "family=1 " : "family=2 ") == 0);
     if (job.bucket == 1) CHECK(job.variant.find(" batch_tiles=1 ") != std::string::npos);
   }

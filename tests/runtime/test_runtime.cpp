@@ -127,7 +127,8 @@ TEST_CASE("make_kernel_key is deterministic and independent of the process state
 TEST_CASE("obtain_kernels needs no GPU", "[kernel_binary]") {
   const LinearSpec spec{1000, 5000, 4};
   const Arch arch = parse_arch("sm_80");
-  std::vector<GeneratedKernel> sets = {generate_kernel(spec, default_variant(spec, 1, arch, 108), 1, arch)};
+  // Bucket 2, family 2: at bucket 1 this layer runs family 1, whose module holds glq_fused too.
+  std::vector<GeneratedKernel> sets = {generate_kernel(spec, default_variant(spec, 2, arch, 108), 2, arch)};
   const std::vector<KernelBinary> b = obtain_kernels(nullptr, sets, {});
   REQUIRE(b.size() == 1);
   CHECK_FALSE(b[0].from_store);
