@@ -5,15 +5,11 @@
 
 #include "glqjit/error.hpp"
 #include "runtime/driver.hpp"
+#include "support/environment.hpp"
 #include "support/log.hpp"
 
 namespace glqjit {
 namespace {
-
-bool environment_flag(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' && std::string(value) != "0";
-}
 
 DeviceInfo query_device(int ordinal, CUdevice device) {
   const Driver& d = driver();

@@ -8,12 +8,16 @@
 namespace glqjit {
 namespace {
 
+// An unknown value is said once, not ignored: GLQJIT_LOG=loud would otherwise look like it worked.
 LogLevel level_from_environment() {
   const char* value = std::getenv("GLQJIT_LOG");
   if (value == nullptr) return LogLevel::info;
   const std::string text = value;
   if (text == "debug") return LogLevel::debug;
   if (text == "warn") return LogLevel::warn;
+  if (text != "info") {
+    std::fprintf(stderr, "glqjit warning: GLQJIT_LOG=%s is not warn, info or debug; logging at info\n", value);
+  }
   return LogLevel::info;
 }
 

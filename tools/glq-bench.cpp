@@ -288,17 +288,6 @@ void check_writable(const std::string& path, const char* option) {
     throw Error(Status::invalid_argument, fmt::format("{} {}: cannot open the file for writing", option, path));
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    file << text;
-    if (!file) throw Error(Status::invalid_argument, fmt::format("cannot write {}", temporary));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) throw Error(Status::invalid_argument, fmt::format("cannot write {}: {}", path, error.message()));
-}
 
 // Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
 bool finite_f16(const DeviceBuffer& y, size_t count) {
@@ -693,9 +682,9 @@ struct Report {
 void write_outputs(const Options& options, const Report& report) {
   // NVRTC logs in error messages need not be UTF-8: replace what is not rather than throw.
   if (!options.json.empty()) {
-    write_file(options.json, report.json().dump(2, ' ', false, Json::error_handler_t::replace) + "\n");
+    write_output_file(options.json, report.json().dump(2, ' ', false, Json::error_handler_t::replace) + "\n", "--json");
   }
-  if (!options.csv.empty()) write_file(options.csv, report.csv());
+  if (!options.csv.empty()) write_output_file(options.csv, report.csv(), "--csv");
 }
 
 // ---------------------------------------------------------------------------------------------

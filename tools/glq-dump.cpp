@@ -4,13 +4,12 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "codegen/variant_space.hpp"
 #include "format/codebook.hpp"
 #include "runtime/kernel_binary.hpp"
+#include "support/environment.hpp"
 #include "tools/tool_main.hpp"
 
 namespace glqjit {
@@ -28,12 +27,9 @@ void write_output(const std::string& path, const std::string& bytes, bool binary
     if (binary && isatty(STDOUT_FILENO)) {
       throw Error(Status::invalid_argument, "a cubin is binary: write it to a file with -o FILE");
     }
-    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
-    return;
+    return write_stdout(bytes);
   }
-  std::ofstream file(path, std::ios::binary);
-  file.write(bytes.data(), std::streamsize(bytes.size()));
-  if (!file) throw Error(Status::invalid_argument, fmt::format("cannot write {}", path));
+  write_output_file(path, bytes, "-o");
 }
 
 nlohmann::ordered_json kernel_info(const KernelBinary& binary, const Store* store) {
@@ -110,12 +106,16 @@ void dump_kernel(const KernelArguments& a) {
   const int bucket = bucket_for(a.batch);
   const int sm_count = a.sm_count > 0 ? a.sm_count : arch.typical_sm_count();
   const Variant variant = variant_over_default(a.variant, spec, bucket, arch, sm_count);
+  if (a.json && a.emit != "info") {
+    throw Error(Status::invalid_argument, fmt::format("--json applies to --emit info only, not to --emit {}", a.emit));
+  }
   GeneratedKernel generated = generate_kernel(spec, variant, bucket, arch);
   if (a.emit == "source") return write_output(a.output, generated.source, false);
 
   std::unique_ptr<Store> store = a.no_cache ? nullptr : open_tool_store(a.cache, false);
   ObtainOptions options;
   options.want_ptx = a.emit == "ptx";
+  options.no_jit = environment_flag("GLQJIT_NO_JIT");
   std::vector<GeneratedKernel> one;
   one.push_back(std::move(generated));
   const KernelBinary binary = std::move(obtain_kernels(store.get(), std::move(one), options).front());
@@ -148,8 +148,11 @@ void dump_tuning(const std::string& cache_path, bool json) {
     });
     return measured;
   };
+  // Details that are not JSON (a damaged or foreign row) are shown as the string they are.
   auto parsed = [](const std::string& text) {
-    return nlohmann::ordered_json::parse(text.empty() ? "null" : text, nullptr, /*allow_exceptions=*/false);
+    nlohmann::ordered_json value =
+        nlohmann::ordered_json::parse(text.empty() ? "null" : text, nullptr, /*allow_exceptions=*/false);
+    return value.is_discarded() ? nlohmann::ordered_json(text) : value;
   };
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -164,7 +167,7 @@ void dump_tuning(const std::string& cache_path, bool json) {
                      {"details", parsed(r.details)},
                      {"measurements", measured}});
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    write_stdout(out.dump(2) + "\n");
     return;
   }
   if (records.empty()) {
@@ -228,8 +231,7 @@ int main(int argc, char** argv) {
     if (tuning->parsed()) {
       dump_tuning(tuning_cache, tuning_json);
     } else if (codebook->parsed()) {
-      const std::string table = codebook_dump(parse_codebook(codebook_name));
-      std::fwrite(table.data(), 1, table.size(), stdout);
+      write_stdout(codebook_dump(parse_codebook(codebook_name)));
     } else {
       dump_kernel(k);
     }

@@ -252,22 +252,7 @@ void print_table(const std::vector<ReportRow>& rows) {
 }
 
 void write_json_file(const std::string& path, const Json& json) {
-  if (path.empty()) return;
-  if (path == "-") {
-    std::printf("%s\n", json.dump(2).c_str());
-    return;
-  }
-  const std::string temporary = path + ".partial";
-  {
-    std::ofstream file(temporary, std::ios::binary);
-    file << json.dump(2) << "\n";
-    file.close();
-    if (!file) {
-      std::filesystem::remove(temporary);
-      throw Error(Status::invalid_argument, fmt::format("cannot write --json {}: {}", path, std::strerror(errno)));
-    }
-  }
-  std::filesystem::rename(temporary, path);
+  if (!path.empty()) write_output_file(path, json.dump(2) + "\n", "--json");
 }
 
 // The context of the GPU to tune; without a driver, the error says how to work without one.

@@ -2,7 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "format/geometry.hpp"
 
@@ -20,6 +27,69 @@ std::optional<int64_t> parse_count(std::string_view text) {
 }
 
 }  // namespace
+
+void read_integers_as_decimal(CLI::App& app) {
+  const auto decimal = [](std::string& value) -> std::string {
+    const size_t sign = !value.empty() && (value[0] == '-' || value[0] == '+') ? 1 : 0;
+    const size_t digits = value.size() - sign;
+    if (digits == 0 || value.find_first_not_of("0123456789", sign) != std::string::npos) {
+      return fmt::format("'{}' is not a whole decimal number", value);
+    }
+    const size_t first = std::min(value.find_first_not_of('0', sign), value.size() - 1);
+    value = value.substr(0, sign) + value.substr(first);
+    return "";
+  };
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0) option->transform(CLI::Validator(decimal, ""));
+  }
+  for (CLI::App* subcommand : app.get_subcommands([](CLI::App*) { return true; })) read_integers_as_decimal(*subcommand);
+}
+
+void write_stdout(std::string_view bytes) {
+  errno = 0;
+  const size_t written = std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  if (std::fflush(stdout) != 0 || written != bytes.size() || std::ferror(stdout)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("cannot write to standard output: {}", errno != 0 ? std::strerror(errno) : "write failed"));
+  }
+}
+
+void write_output_file(const std::string& path, std::string_view bytes, const std::string& what) {
+  if (path == "-") return write_stdout(bytes);
+  const std::string name = what.empty() ? path : what + " " + path;
+  auto write_all = [&](const std::string& target) {
+    errno = 0;
+    std::FILE* file = std::fopen(target.c_str(), "wb");
+    if (file == nullptr) return false;
+    const bool complete = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() && std::fflush(file) == 0;
+    const int saved = errno;
+    const bool closed = std::fclose(file) == 0;
+    if (!complete) errno = saved;
+    return complete && closed;
+  };
+  auto failed = [&](const std::string& reason) {
+    return Error(Status::invalid_argument, fmt::format("cannot write {}: {}", name, reason));
+  };
+  std::error_code status_error;
+  const std::filesystem::file_status status = std::filesystem::status(path, status_error);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    if (!write_all(path)) throw failed(errno != 0 ? std::strerror(errno) : "write failed");
+    return;
+  }
+  const std::string temporary = fmt::format("{}.partial-{}", path, getpid());
+  if (!write_all(temporary)) {
+    const std::string reason = errno != 0 ? std::strerror(errno) : "write failed";
+    std::filesystem::remove(temporary, status_error);
+    throw failed(reason);
+  }
+  std::error_code rename_error;
+  std::filesystem::rename(temporary, path, rename_error);
+  if (rename_error) {
+    std::filesystem::remove(temporary, status_error);
+    throw failed(rename_error.message());
+  }
+}
 
 std::string Shape::name() const { return fmt::format("{}x{}", out, in); }
 

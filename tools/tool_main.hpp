@@ -9,16 +9,25 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cache/store.hpp"
 #include "glqjit/error.hpp"
+#include "support/log.hpp"
 
 namespace glqjit {
+
+// CLI11 reads integers as strtoll does with base 0, so "010" would be eight and "0x10" sixteen:
+// every integer option of `app` and its subcommands takes decimal digits instead (leading zeros
+// dropped), and refuses anything else with a message saying so.
+void read_integers_as_decimal(CLI::App& app);
 
 // Exit status: 0 success, 1 a glqjit error (the message says what to do), 2 bad command line.
 template <class Body>
 int run_tool(const char* name, CLI::App& app, int argc, char** argv, Body&& body) {
+  log_enabled(LogLevel::warn);  // reads GLQJIT_LOG now, so that every tool reports a bad value
   try {
+    read_integers_as_decimal(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;
@@ -47,6 +56,16 @@ std::optional<Shape> parse_shape(const std::string& text, std::string& why);
 
 // A CLI11 validator for parse_shape.
 CLI::Validator shape_validator();
+
+// Writes `bytes` to standard output and flushes it; throws Error naming the reason (a full disk,
+// a closed pipe) when they did not all get there.
+void write_stdout(std::string_view bytes);
+
+// Writes `bytes` to `path` ("-": standard output) so that a reader never sees a part of them: into
+// a temporary file beside it, renamed over it once complete. A path that exists and is not a
+// regular file (/dev/null, a FIFO) is written directly. Throws Error "cannot write WHAT PATH: reason"
+// (`what` names the option, e.g. "--json"; may be empty), leaving no temporary file behind.
+void write_output_file(const std::string& path, std::string_view bytes, const std::string& what);
 
 // --cache PATH opens that store (errors are fatal); without it the default store is used if it
 // can be opened, else nothing (a warning says so).
