@@ -52,8 +52,8 @@ __device__ __forceinline__ ColumnRange covering_blocks(int first_column) {
 }
 
 // What the CTA reads that the kernel before it does not write: SV of its input blocks, by
-// cp.async into shared memory (one commit group), and, asked of L2, the
-// words of its row tiles' K slice in every stage, and SU and the bias of its rows.
+// cp.async into shared memory (one commit group), and, asked of L2, the words of its row tiles'
+// K slice in every stage (k_tiles of them), and SU and the bias of its rows.
 __device__ __forceinline__ void stage_independent_operands(const Weights& w, ColumnRange sv_range, u16* sv_shared,
                                                            int cta_k_first, int k_tiles) {
   for (int c = threadIdx.x * 8; c < sv_range.end - sv_range.first; c += blockDim.x * 8) {
@@ -64,6 +64,7 @@ __device__ __forceinline__ void stage_independent_operands(const Weights& w, Col
   const int row_tiles = min(MATMUL_WARPS, M_TILES - first_row_tile);
   const int range = threadIdx.x;  // one range per thread: (row tile, stage), then SU, then bias
   if (range < row_tiles * STAGES) {
+    if (k_tiles <= 0) return;  // a last K part past the end (ceil(K_TILES / K_SPLIT) rounds up)
     const int row_tile = first_row_tile + range / STAGES;
     static_for<STAGES>([&](auto s) {
       if (range % STAGES != s.value) return;
