@@ -72,6 +72,9 @@ std::vector<LayerCase> family1_cases() {
     cases.push_back({{14336, 4096, 2, dtype, false, false}, up_to_16, variants});
     cases.push_back({{4096, 1024, 3, dtype, false, false}, up_to_16, variants});
     cases.push_back({{1000, 2080, 4, dtype, true, true}, batches, variants});
+    // Five k-tiles in parts of two: the fourth K part is empty (it once asked L2 for ~4 GB).
+    const Variant empty_part = corner("warps=1 k_warps=1 k_split=4");
+    cases.push_back({{320, 64, 3, dtype, true, false}, {1, 2, 3}, {{1, empty_part}, {2, empty_part}, {4, empty_part}}});
   }
   return cases;
 }

@@ -24,7 +24,8 @@ std::vector<LayerCase> correctness_cases();
 // with the mma.sync multiply, and again with wgmma where the GPU has it.
 std::vector<LayerCase> family3_cases();
 // Kernel family 1 with variants its defaults do not pick (K slices across input blocks,
-// several batch chunks, wide row groups, a legacy single block), bpw 2-8, both dtypes.
+// several batch chunks, wide row groups, a legacy single block, an empty last K part), bpw 2-8,
+// both dtypes.
 std::vector<LayerCase> family1_cases();
 // A few minutes' subset of correctness_cases (every bpw on two odd shapes with bias, bpw 2-4 on
 // two benchmark shapes; batches 1 to 64), for iterating on kernels.
