@@ -4,7 +4,8 @@
 // K_WARPS warps that take every K_WARPS-th 64-column k-tile of the CTA's K slice. Per k-tile a
 // lane loads one word per stage (8 bytes for E8P, 4 for repacked E81B) and the 16 activations
 // its fragments need, decodes in registers (decode.cuh) and issues four mmas per stage and
-// 8-column batch tile. A ring of PREFETCH tiles keeps loads in flight ahead of use. Every stage
+// 8-column batch tile, and up to two batch tiles one more m16n8k8 for E8P's coset offsets
+// (multiply_tile). A ring of PREFETCH tiles keeps loads in flight ahead of use. Every stage
 // has its own fp32 accumulators, so c_s and Wscale are applied in fp32 as the reference does.
 // The K_WARPS partial results are added in shared memory in a fixed order; the K_SPLIT CTAs
 // along K write theirs to the workspace, where the output transform adds them.
