@@ -122,6 +122,8 @@ extern "C" {
 
 const char* glqjit_last_error(void) { return last_error.c_str(); }
 
+const char* glqjit_version(void) { return GLQJIT_VERSION; }
+
 glqjit_status glqjit_context_create(int device, const glqjit_context_options* opt, glqjit_context** out) {
   return guarded([&] {
     require_out(out, "out");

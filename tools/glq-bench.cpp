@@ -43,10 +43,6 @@
 #include "tuner/gpu_timer.hpp"
 #include "tuner/model_config.hpp"
 
-#ifndef GLQJIT_VERSION
-#define GLQJIT_VERSION ""
-#endif
-
 namespace glqjit {
 namespace {
 

@@ -22,11 +22,13 @@ namespace glqjit {
 // dropped), and refuses anything else with a message saying so.
 void read_integers_as_decimal(CLI::App& app);
 
-// Exit status: 0 success, 1 a glqjit error (the message says what to do), 2 bad command line.
+// Exit status: 0 success (also for --help and --version, which print "NAME VERSION"), 1 a glqjit
+// error (the message says what to do), 2 bad command line.
 template <class Body>
 int run_tool(const char* name, CLI::App& app, int argc, char** argv, Body&& body) {
   log_enabled(LogLevel::warn);  // reads GLQJIT_LOG now, so that every tool reports a bad value
   try {
+    app.set_version_flag("--version", std::string(name) + " " + GLQJIT_VERSION);
     read_integers_as_decimal(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -12,6 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks what libglqjit.so exports: it is built with hidden visibility, so the C ABI below is
+ * all a program can bind to. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GLQJIT_API __attribute__((visibility("default")))
+#else
+#define GLQJIT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -71,26 +79,28 @@ typedef struct glqjit_linear_weights {
   float inv_resid_scale[3]; /* c_1, c_2, c_3 where the stage exists */
 } glqjit_linear_weights;
 
-glqjit_status glqjit_context_create(int device, const glqjit_context_options* opt, glqjit_context** out);
-void glqjit_context_destroy(glqjit_context* ctx);
-glqjit_status glqjit_linear_create(glqjit_context* ctx, const glqjit_linear_desc* desc,
-                                   const glqjit_linear_weights* w, glqjit_linear** out);
+GLQJIT_API glqjit_status glqjit_context_create(int device, const glqjit_context_options* opt, glqjit_context** out);
+GLQJIT_API void glqjit_context_destroy(glqjit_context* ctx);
+GLQJIT_API glqjit_status glqjit_linear_create(glqjit_context* ctx, const glqjit_linear_desc* desc,
+                                              const glqjit_linear_weights* w, glqjit_linear** out);
 /* x: [batch, in_features], y: [batch, out_features], row-major, device memory, activation
  * dtype, 16-byte aligned. stream: a CUstream (NULL for the legacy default stream). */
-glqjit_status glqjit_linear_forward(glqjit_linear* lin, const void* x, void* y, int batch, void* stream);
-void glqjit_linear_destroy(glqjit_linear* lin);
-const char* glqjit_last_error(void);
+GLQJIT_API glqjit_status glqjit_linear_forward(glqjit_linear* lin, const void* x, void* y, int batch, void* stream);
+GLQJIT_API void glqjit_linear_destroy(glqjit_linear* lin);
+GLQJIT_API const char* glqjit_last_error(void);
+/* The library's version, "MAJOR.MINOR.PATCH" (e.g. "0.1.0"): a static string, never NULL. */
+GLQJIT_API const char* glqjit_version(void);
 
 /* A graph of forwards run in sequence, whose input and output pointers can be changed after
  * instantiation without capturing again. Forwards of one graph use linears of one context. */
 typedef struct glqjit_graph glqjit_graph;
-glqjit_status glqjit_graph_create(glqjit_context* ctx, glqjit_graph** out);
-glqjit_status glqjit_graph_add_forward(glqjit_graph* graph, glqjit_linear* lin, const void* x, void* y, int batch,
-                                       int* index_out);
-glqjit_status glqjit_graph_instantiate(glqjit_graph* graph);
-glqjit_status glqjit_graph_set_io(glqjit_graph* graph, int index, const void* x, void* y);
-glqjit_status glqjit_graph_launch(glqjit_graph* graph, void* stream);
-void glqjit_graph_destroy(glqjit_graph* graph);
+GLQJIT_API glqjit_status glqjit_graph_create(glqjit_context* ctx, glqjit_graph** out);
+GLQJIT_API glqjit_status glqjit_graph_add_forward(glqjit_graph* graph, glqjit_linear* lin, const void* x, void* y,
+                                                  int batch, int* index_out);
+GLQJIT_API glqjit_status glqjit_graph_instantiate(glqjit_graph* graph);
+GLQJIT_API glqjit_status glqjit_graph_set_io(glqjit_graph* graph, int index, const void* x, void* y);
+GLQJIT_API glqjit_status glqjit_graph_launch(glqjit_graph* graph, void* stream);
+GLQJIT_API void glqjit_graph_destroy(glqjit_graph* graph);
 
 #ifdef __cplusplus
 }

@@ -165,6 +165,8 @@ static void check_cpu_paths(int driver_state) {
   memset(&w, 0, sizeof w);
 
   CHECK(glqjit_last_error() != NULL, "glqjit_last_error() is never NULL");
+  CHECK(glqjit_version() != NULL && strcmp(glqjit_version(), GLQJIT_TEST_PROJECT_VERSION) == 0,
+        "glqjit_version() is the CMake project version " GLQJIT_TEST_PROJECT_VERSION);
 
   /* context_create */
   EXPECT("context_create with a null out", glqjit_context_create(0, NULL, NULL), GLQJIT_INVALID_ARGUMENT,
