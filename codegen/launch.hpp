@@ -94,7 +94,8 @@ struct LaunchPlan {
   }
   Dim3 output_chunks_grid(int batch) const { return {unsigned(out_chunk_count), unsigned(batch), 1}; }
   Dim3 output_strided_grid(int batch) const { return strided_grid(out_strided_columns, output_strided, batch); }
-  Dim3 repack_grid() const { return {unsigned((int64_t(m_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
+  // The repack of one linear's E81B stage, `row_tiles` of 16 rows (a group repacks each of its own).
+  Dim3 repack_grid(int row_tiles) const { return {unsigned((int64_t(row_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
   // Workspace, in this order: family 1's arrival counters (kArrivalBytes, zero between
   // forwards); u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in fragment order,

@@ -17,6 +17,11 @@ std::string int_array(const std::string& name, const std::vector<int64_t>& value
   return fmt::format("__constant__ int {}[{}] = {{{}}};\n", name, values.size(), fmt::join(values, ", "));
 }
 
+// An array the kernels index only by compile-time constants (it becomes immediates).
+std::string constexpr_array(const std::string& name, const std::vector<int64_t>& values) {
+  return fmt::format("constexpr int {}[{}] = {{{}}};\n", name, values.size(), fmt::join(values, ", "));
+}
+
 int64_t log2_of(int64_t power_of_two) { return std::countr_zero(uint64_t(power_of_two)); }
 
 // The chunk and strided-pass tables of one side (templates/transforms.cuh). A side without
@@ -88,6 +93,25 @@ std::string block_tables(const char* side, const std::vector<int64_t>& blocks) {
   }
   return fmt::format("constexpr int {}_BLOCKS = {};\n", side, blocks.size()) +
          int_array(fmt::format("{}_BLOCK_OFFSET", side), offsets) + int_array(fmt::format("{}_BLOCK_LOG2", side), logs);
+}
+
+// Family 1's linears (one, or a group's): where each starts in the kernel's rows, its outputs,
+// and its first column in y.
+std::string shard_tables(const LinearSpec& spec) {
+  std::vector<int64_t> first_rows, out_features, y_columns;
+  int64_t y_column = 0;
+  for (int s = 0; s < spec.shard_count(); ++s) {
+    first_rows.push_back(spec.shard_first_row(s));
+    out_features.push_back(spec.shard(s).out_features);
+    y_columns.push_back(y_column);
+    y_column += out_features.back();
+  }
+  return fmt::format("// {}\nconstexpr int SHARDS = {};\n",
+                     spec.is_group() ? "a group of linears that read the same input, one after another in the rows"
+                                     : "one linear",
+                     spec.shard_count()) +
+         constexpr_array("SHARD_FIRST_ROW", first_rows) + constexpr_array("SHARD_OUT_FEATURES", out_features) +
+         constexpr_array("SHARD_Y_COLUMN", y_columns);
 }
 
 const char* family_description(const Variant& variant) {
@@ -213,7 +237,9 @@ std::string specialization(const GeneratedKernel& k) {
   text += stage_kind_function(recipe);
   text += transform_tables("IN", geometry.in_blocks);
   text += transform_tables("OUT", geometry.out_blocks);
-  if (k.variant.family == 1) text += block_tables("IN", geometry.in_blocks) + block_tables("OUT", geometry.out_blocks);
+  if (k.variant.family == 1) {
+    text += block_tables("IN", geometry.in_blocks) + block_tables("OUT", geometry.out_blocks) + shard_tables(k.spec);
+  }
   return text;
 }
 

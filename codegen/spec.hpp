@@ -3,12 +3,16 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "format/dtype.hpp"
 #include "format/geometry.hpp"
 #include "format/recipe.hpp"
 
 namespace glqjit {
+
+// The most linears one group (LinearSpec::shard_out_features) may hold.
+inline constexpr int kMaxGroupShards = 8;
 
 struct LinearSpec {
   int64_t in_features = 0;
@@ -17,10 +21,22 @@ struct LinearSpec {
   DType dtype = DType::f16;
   bool has_bias = false;
   bool legacy_single_block = false;
+  // Empty for one linear. For a group of linears that read the same input (q, k, v; gate, up),
+  // each with its own checkpoint tensors (FORMAT.md 7), the out_features of each in order;
+  // out_features is then their sum, the width of the outputs written side by side, and the
+  // group's rows are each linear's padded rows one after another.
+  std::vector<int64_t> shard_out_features = {};
 
-  std::string canonical() const;  // "in=4096 out=4096 bpw=2 dtype=fp16 bias=0 rht=blocks"
-  Geometry geometry() const;      // throws Error(unsupported_shape) for bad features
-  Recipe recipe() const;          // throws Error(unsupported_shape) for bad bpw
+  // "in=4096 out=4096 bpw=2 dtype=fp16 bias=0 rht=blocks", a group's with " shards=4096,1024,1024"
+  std::string canonical() const;
+  // Throws Error(unsupported_shape) for bad features. A group's: m_pad and out_blocks are its
+  // linears' one after another, out_features their sum.
+  Geometry geometry() const;
+  Recipe recipe() const;  // throws Error(unsupported_shape) for bad bpw
+  bool is_group() const { return !shard_out_features.empty(); }
+  int shard_count() const { return is_group() ? int(shard_out_features.size()) : 1; }
+  LinearSpec shard(int index) const;  // linear `index` of a group alone (a single linear: itself)
+  int64_t shard_first_row(int index) const;  // where linear `index` starts in the group's rows
   bool operator==(const LinearSpec&) const = default;
 };
 

@@ -86,6 +86,30 @@ std::optional<std::string> fused_violation(int batch_bucket, const Variant& v) {
   return direct_violation(batch_bucket, v);
 }
 
+// A group of linears (LinearSpec::shard_out_features) runs as one glq_fused: each CTA works for
+// one linear, so each linear's rows must start at a CTA's first row.
+std::optional<std::string> group_violation(const LinearSpec& spec, const Geometry& geometry, const Variant& v) {
+  if (v.family != 1) {
+    return fmt::format("a group of linears runs as one kernel only with family=1 (the whole forward in one kernel), "
+                       "not family={}",
+                       v.family);
+  }
+  const int64_t cta_rows = 16 * int64_t(v.warps);
+  for (int s = 1; s < spec.shard_count(); ++s) {
+    const int64_t first_row = spec.shard_first_row(s);
+    if (first_row % cta_rows != 0) {
+      return fmt::format("linear {} of the group starts at row {}, not a multiple of the {} rows of a CTA with "
+                         "warps={}; use fewer warps",
+                         s, first_row, cta_rows, v.warps);
+    }
+  }
+  if (geometry.out_blocks.size() > 32) {
+    return fmt::format("the group's linears have {} output Hadamard blocks together, more than the 32 one kernel counts",
+                       geometry.out_blocks.size());
+  }
+  return std::nullopt;
+}
+
 // Kernel family 1 by default at batch bucket 1 for layers whose Hadamard blocks are at most
 // these sizes, family 3 from kStagedFromBucket on, family 2 elsewhere. On the H200 (kernel-notes
 // v9, 2 / 4 bpw) family 1 takes 7.3 / 8.4 us at 1024x4096 (out x in) against family 2's 10.5 /
@@ -156,6 +180,9 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
     return fmt::format("family={} must be 1 (the whole forward in one kernel), 2 (mma.sync from the compressed weights) "
                        "or 3 (activations in shared memory)",
                        v.family);
+  }
+  if (spec.is_group()) {
+    if (auto violation = group_violation(spec, geometry, v)) return violation;
   }
   const auto family_violation = v.family == 3   ? staged_violation(batch_bucket, arch, v)
                                 : v.family == 1 ? fused_violation(batch_bucket, v)
@@ -263,9 +290,10 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
 }
 
 // Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of kFusedCtaWarps
-// warps, two per SM where their shared memory fits and 64 registers a thread hold them without
-// spills (one stage, fp16, no bias, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16,
-// and on sm_80), so that as many warps stay resident as with family 2's smaller CTAs; as few
+// warps (fewer where wide batch tiles would overflow the register file), two per SM where their
+// shared memory fits and 64 registers a thread hold them without
+// spills (one stage, fp16, no bias, one linear, sm_90: ptxas spills 8-12 bytes at 64 with a bias
+// or bf16, on sm_80, and for a group, whose kernel holds a copy of the body per linear), so that as many warps stay resident as with family 2's smaller CTAs; as few
 // warps per row tile (and CTAs along K) as still give about every SM its CTAs. Each CTA
 // transforms the input blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
 constexpr int kFusedCtaWarps = 16;
@@ -273,20 +301,32 @@ Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Ar
   Variant v = default_direct_variant(spec, batch_bucket, arch, sm_count);
   v.family = 1;
   v.k_warps = 1;
-  v.warps = kFusedCtaWarps;
+  v.prefetch = 2;
+  // Wide batch tiles need more registers a thread: smaller CTAs where the register file says so.
+  int cta_warps = kFusedCtaWarps;
+  while (cta_warps > 1 && 32 * cta_warps * thread_registers(int(spec.recipe().stages.size()), v) > kRegisterFile) {
+    cta_warps /= 2;
+  }
+  v.warps = cta_warps;
   const bool fits_two = arch.ctas_fitting_shared_memory(fused_layout(spec, v, batch_bucket).bytes) >= 2;
   const bool fits_64_registers =
-      arch.major == 9 && spec.recipe().stages.size() == 1 && spec.dtype == DType::f16 && !spec.has_bias;
+      arch.major == 9 && spec.recipe().stages.size() == 1 && spec.dtype == DType::f16 && !spec.has_bias &&
+      !spec.is_group();
   v.ctas_per_sm = fits_two && fits_64_registers ? 2 : std::max(v.ctas_per_sm, 1);
   const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
   const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
   const int64_t wanted_ctas = (int64_t(sm_count) * v.ctas_per_sm * 9 + 9) / 10;
   // More warps per row tile only while each keeps kMinTilesPerWarp k-tiles.
-  for (v.k_warps = 1; v.k_warps < kFusedCtaWarps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
-    const int64_t row_groups = (plan.m_tiles + kFusedCtaWarps / v.k_warps - 1) / (kFusedCtaWarps / v.k_warps);
+  for (v.k_warps = 1; v.k_warps < cta_warps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
+    const int64_t row_groups = (plan.m_tiles + cta_warps / v.k_warps - 1) / (cta_warps / v.k_warps);
     if (row_groups * batch_chunks >= wanted_ctas) break;
   }
-  v.warps = kFusedCtaWarps / v.k_warps;
+  v.warps = cta_warps / v.k_warps;
+  // A group's linears each start at a CTA's first row: smaller row groups where they do not.
+  while (spec.is_group() && v.warps > 1 && group_violation(spec, spec.geometry(), v)) {
+    v.warps /= 2;
+    v.k_warps *= 2;
+  }
   const int64_t ctas = (plan.m_tiles + v.warps - 1) / v.warps * batch_chunks;
   v.k_split = int(std::clamp<int64_t>((wanted_ctas + ctas - 1) / ctas, 1,
                                       std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
@@ -301,6 +341,14 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
                         MatmulFamily family) {
   if (family == MatmulFamily::staged) return default_staged_variant(spec, batch_bucket, arch, sm_count);
   if (family == MatmulFamily::fused) return default_fused_variant(spec, batch_bucket, arch, sm_count);
+  if (family == MatmulFamily::automatic && spec.is_group()) {
+    const Variant fused = default_fused_variant(spec, batch_bucket, arch, sm_count);
+    if (auto violation = variant_violation(spec, batch_bucket, arch, fused)) {
+      throw Error(Status::unsupported_shape, fmt::format("{} cannot run as one kernel at batch bucket {} on {}: {}",
+                                                         spec.canonical(), batch_bucket, arch.name(), *violation));
+    }
+    return fused;
+  }
   if (family == MatmulFamily::automatic && batch_bucket >= kStagedFromBucket) {
     const Variant staged = default_staged_variant(spec, batch_bucket, arch, sm_count);
     if (!variant_violation(spec, batch_bucket, arch, staged)) return staged;

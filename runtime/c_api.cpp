@@ -8,10 +8,12 @@
 #include <mutex>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "glqjit/error.hpp"
 #include "runtime/graph.hpp"
 #include "runtime/linear.hpp"
+#include "runtime/linear_group.hpp"
 
 struct glqjit_context {
   std::shared_ptr<glqjit::Context> context;
@@ -20,6 +22,11 @@ struct glqjit_context {
 struct glqjit_linear {
   std::shared_ptr<glqjit::Context> context;  // keeps the context alive while the linear lives
   std::unique_ptr<glqjit::Linear> linear;
+};
+
+struct glqjit_linear_group {
+  std::shared_ptr<glqjit::Context> context;
+  std::unique_ptr<glqjit::LinearGroup> group;
 };
 
 struct glqjit_graph {
@@ -116,6 +123,43 @@ glqjit::LinearSpec spec_from(const glqjit_linear_desc& desc, const glqjit_linear
   return spec;
 }
 
+glqjit::DeviceWeights weights_from(const glqjit_linear_weights& w) {
+  glqjit::DeviceWeights weights;
+  for (int s = 0; s < 4; ++s) weights.stages[s] = reinterpret_cast<CUdeviceptr>(w.stages[s]);
+  weights.su = reinterpret_cast<CUdeviceptr>(w.su);
+  weights.sv = reinterpret_cast<CUdeviceptr>(w.sv);
+  weights.bias = reinterpret_cast<CUdeviceptr>(w.bias);
+  weights.wscale = w.wscale;
+  for (int s = 0; s < 3; ++s) weights.inv_resid_scale[s] = w.inv_resid_scale[s];
+  return weights;
+}
+
+glqjit::LinearOptions options_from(const glqjit_linear_desc& desc) {
+  glqjit::LinearOptions options;
+  options.max_batch = desc.max_batch;
+  options.lazy_buckets = desc.flags & GLQJIT_LINEAR_LAZY_BUCKETS;
+  options.allow_nondeterministic = desc.flags & GLQJIT_LINEAR_ALLOW_NONDETERMINISTIC;
+  return options;
+}
+
+// What the linears of a group must share with linear 0: the input they read (in_features,
+// dtype) and what their forwards and plans take (max_batch, flags).
+void require_same_group_fields(const glqjit_linear_desc& first, const glqjit_linear_desc& desc, int index) {
+  const auto differs = [&](const char* field, auto value, auto first_value) {
+    throw Error(Status::invalid_argument,
+                fmt::format("descs[{}] differs from descs[0] in {} ({}, not {}): the linears of a group share "
+                            "in_features, dtype, max_batch and flags; give them the same {}, or create the one that "
+                            "differs with glqjit_linear_create or in another group",
+                            index, field, value, first_value, field));
+  };
+  if (desc.in_features != first.in_features) differs("in_features", desc.in_features, first.in_features);
+  if (desc.dtype != first.dtype) differs("dtype", int(desc.dtype), int(first.dtype));
+  if (desc.max_batch != first.max_batch) differs("max_batch", desc.max_batch, first.max_batch);
+  if (desc.flags != first.flags) {
+    differs("flags", fmt::format("0x{:x}", desc.flags), fmt::format("0x{:x}", first.flags));
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -156,20 +200,9 @@ glqjit_status glqjit_linear_create(glqjit_context* ctx, const glqjit_linear_desc
     if (desc == nullptr) throw Error(Status::invalid_argument, "desc is a null pointer");
     if (w == nullptr) throw Error(Status::invalid_argument, "w (the weights) is a null pointer");
     const glqjit::LinearSpec spec = spec_from(*desc, *w);
-    glqjit::DeviceWeights weights;
-    for (int s = 0; s < 4; ++s) weights.stages[s] = reinterpret_cast<CUdeviceptr>(w->stages[s]);
-    weights.su = reinterpret_cast<CUdeviceptr>(w->su);
-    weights.sv = reinterpret_cast<CUdeviceptr>(w->sv);
-    weights.bias = reinterpret_cast<CUdeviceptr>(w->bias);
-    weights.wscale = w->wscale;
-    for (int s = 0; s < 3; ++s) weights.inv_resid_scale[s] = w->inv_resid_scale[s];
-    glqjit::LinearOptions options;
-    options.max_batch = desc->max_batch;
-    options.lazy_buckets = desc->flags & GLQJIT_LINEAR_LAZY_BUCKETS;
-    options.allow_nondeterministic = desc->flags & GLQJIT_LINEAR_ALLOW_NONDETERMINISTIC;
     auto handle = std::make_unique<glqjit_linear>();
     handle->context = ctx->context;
-    handle->linear = std::make_unique<glqjit::Linear>(*ctx->context, spec, weights, options);
+    handle->linear = std::make_unique<glqjit::Linear>(*ctx->context, spec, weights_from(*w), options_from(*desc));
     live().add(handle.get());
     *out = handle.release();
   });
@@ -187,6 +220,54 @@ void glqjit_linear_destroy(glqjit_linear* lin) {
   if (lin == nullptr || !live().contains(lin)) return;
   live().remove(lin);
   delete lin;
+}
+
+glqjit_status glqjit_linear_group_create(glqjit_context* ctx, int count, const glqjit_linear_desc* descs,
+                                         const glqjit_linear_weights* weights, glqjit_linear_group** out) {
+  return guarded([&] {
+    require_out(out, "out");
+    *out = nullptr;
+    require_live(ctx, "ctx");
+    if (count < 1 || count > glqjit::kMaxGroupShards) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("count {} is outside 1..{} (the linears one group holds): pass at least one linear, and "
+                              "split more than {} into several groups",
+                              count, glqjit::kMaxGroupShards, glqjit::kMaxGroupShards));
+    }
+    if (descs == nullptr) throw Error(Status::invalid_argument, "descs is a null pointer");
+    if (weights == nullptr) throw Error(Status::invalid_argument, "weights is a null pointer");
+    std::vector<glqjit::LinearSpec> specs;
+    std::vector<glqjit::DeviceWeights> device_weights;
+    for (int k = 0; k < count; ++k) {
+      if (k > 0) require_same_group_fields(descs[0], descs[k], k);
+      try {
+        specs.push_back(spec_from(descs[k], weights[k]));
+      } catch (const Error& error) {
+        throw Error(error.status(), fmt::format("descs[{}]: {}", k, error.what()));
+      }
+      device_weights.push_back(weights_from(weights[k]));
+    }
+    auto handle = std::make_unique<glqjit_linear_group>();
+    handle->context = ctx->context;
+    handle->group = std::make_unique<glqjit::LinearGroup>(*ctx->context, specs, device_weights, options_from(descs[0]));
+    live().add(handle.get());
+    *out = handle.release();
+  });
+}
+
+glqjit_status glqjit_linear_group_forward(glqjit_linear_group* group, const void* x, void* y, int batch,
+                                          void* stream) {
+  return guarded([&] {
+    require_live(group, "group");
+    group->group->forward(reinterpret_cast<CUdeviceptr>(x), reinterpret_cast<CUdeviceptr>(y), batch,
+                          static_cast<CUstream>(stream));
+  });
+}
+
+void glqjit_linear_group_destroy(glqjit_linear_group* group) {
+  if (group == nullptr || !live().contains(group)) return;
+  live().remove(group);
+  delete group;
 }
 
 glqjit_status glqjit_graph_create(glqjit_context* ctx, glqjit_graph** out) {

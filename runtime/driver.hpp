@@ -18,7 +18,8 @@ namespace glqjit {
   X(cuCtxPushCurrent) X(cuCtxPopCurrent) X(cuModuleLoadData) X(cuModuleUnload)                            \
   X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuFuncGetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx) \
   X(cuMemAlloc)                                                                                           \
-  X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemsetD8) X(cuMemsetD32Async) X(cuStreamCreate)          \
+  X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpy2DAsync) X(cuMemsetD8) X(cuMemsetD32Async)        \
+  X(cuStreamCreate)                                                                                       \
   X(cuStreamDestroy) X(cuStreamSynchronize) X(cuStreamGetCaptureInfo) X(cuStreamBeginCapture)               \
   X(cuStreamEndCapture) X(cuGraphCreate) X(cuGraphDestroy) X(cuGraphAddKernelNode)                        \
   X(cuGraphInstantiateWithFlags)                                                                          \

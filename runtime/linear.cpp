@@ -79,20 +79,39 @@ void launch(KernelCall& call, CUstream stream) {
 }  // namespace
 
 Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& weights, const LinearOptions& options)
-    : context_(context), spec_(spec), options_(options), user_weights_(weights) {
-  const Geometry geometry = spec.geometry();
+    : Linear(context, spec, std::vector<DeviceWeights>{weights}, options) {}
+
+Linear::Linear(Context& context, const LinearSpec& spec, const std::vector<DeviceWeights>& shard_weights,
+               const LinearOptions& options)
+    : context_(context), spec_(spec), options_(options), user_weights_(shard_weights) {
+  spec.geometry();  // a group's sums checked
   const Recipe recipe = spec.recipe();
   if (options.max_batch < 1 || options.max_batch > kMaxBatch) {
     throw Error(Status::invalid_argument,
                 fmt::format("max_batch {} is out of range: it must be from 1 to {}", options.max_batch, kMaxBatch));
   }
-  for (size_t s = 0; s < recipe.stages.size(); ++s) {
-    check_device_pointer(weights.stages[s], fmt::format("stages[{}]", s).c_str());
+  if (shard_weights.size() != size_t(spec.shard_count())) {
+    throw Error(Status::invalid_argument, fmt::format("{} sets of weights for {} linears", shard_weights.size(),
+                                                      spec.shard_count()));
   }
-  check_device_pointer(weights.su, "SU");
-  check_device_pointer(weights.sv, "SV");
-  if (spec.has_bias && weights.bias == 0) {
-    throw Error(Status::invalid_argument, "the layer has a bias but its pointer is null");
+  for (size_t k = 0; k < shard_weights.size(); ++k) {
+    const DeviceWeights& weights = shard_weights[k];
+    const std::string of = spec.is_group() ? fmt::format(" of linear {} of the group", k) : "";
+    for (size_t s = 0; s < recipe.stages.size(); ++s) {
+      check_device_pointer(weights.stages[s], fmt::format("stages[{}]{}", s, of).c_str());
+    }
+    check_device_pointer(weights.su, ("SU" + of).c_str());
+    check_device_pointer(weights.sv, ("SV" + of).c_str());
+    if (spec.has_bias && weights.bias == 0) {
+      throw Error(Status::invalid_argument, fmt::format("the layer{} has a bias but its pointer is null", of));
+    }
+    KernelWeights& kernel = kernel_weights_[k];
+    kernel.su = weights.su;
+    kernel.sv = weights.sv;
+    kernel.bias = spec.has_bias ? weights.bias : 0;
+    kernel.wscale = weights.wscale;
+    for (size_t s = 0; s < 3; ++s) kernel.inv_resid_scale[s] = weights.inv_resid_scale[s];
+    for (size_t s = 0; s < 4; ++s) kernel.stage[s] = s < recipe.stages.size() ? weights.stages[s] : 0;
   }
 
   for (int bucket = 1;; bucket *= 2) {
@@ -105,12 +124,6 @@ Linear::Linear(Context& context, const LinearSpec& spec, const DeviceWeights& we
     if (bucket >= options.max_batch) break;
   }
 
-  kernel_weights_.su = weights.su;
-  kernel_weights_.sv = weights.sv;
-  kernel_weights_.bias = spec.has_bias ? weights.bias : 0;
-  kernel_weights_.wscale = weights.wscale;
-  for (size_t s = 0; s < 3; ++s) kernel_weights_.inv_resid_scale[s] = weights.inv_resid_scale[s];
-  for (size_t s = 0; s < 4; ++s) kernel_weights_.stage[s] = s < recipe.stages.size() ? weights.stages[s] : 0;
 
   ScopedContext scope(context.cu());
   try {
@@ -194,18 +207,21 @@ void Linear::prepare(const std::vector<Bucket*>& buckets) {
 void Linear::repack_e81b_stages(const Bucket& bucket) {
   const Recipe recipe = spec_.recipe();
   const Driver& d = driver();
-  for (size_t s = 0; s < recipe.stages.size(); ++s) {
-    if (recipe.stages[s] != StageKind::e81b) continue;
-    const size_t bytes = size_t(bucket.plan.m_tiles) * bucket.plan.k_tiles * 32 * 4;
-    CUdeviceptr tiled = 0;
-    check_cuda(d.cuMemAlloc(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
-    owned_buffers_.push_back(tiled);
-    CUdeviceptr packed = user_weights_.stages[s];
-    void* params[] = {&packed, &tiled};
-    check_cuda(d.cuLaunchKernel(bucket.repack_e81b, bucket.plan.repack_grid().x, 1, 1, bucket.plan.repack_e81b.threads,
-                                1, 1, 0, /*legacy stream*/ nullptr, params, nullptr),
-               "launching the E81B repack");
-    kernel_weights_.stage[s] = tiled;
+  for (int k = 0; k < spec_.shard_count(); ++k) {
+    int row_tiles = int(spec_.shard(k).geometry().m_pad / 16);
+    for (size_t s = 0; s < recipe.stages.size(); ++s) {
+      if (recipe.stages[s] != StageKind::e81b) continue;
+      const size_t bytes = size_t(row_tiles) * bucket.plan.k_tiles * 32 * 4;
+      CUdeviceptr tiled = 0;
+      check_cuda(d.cuMemAlloc(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
+      owned_buffers_.push_back(tiled);
+      CUdeviceptr packed = user_weights_[k].stages[s];
+      void* params[] = {&packed, &tiled, &row_tiles};
+      check_cuda(d.cuLaunchKernel(bucket.repack_e81b, bucket.plan.repack_grid(row_tiles).x, 1, 1,
+                                  bucket.plan.repack_e81b.threads, 1, 1, 0, /*legacy stream*/ nullptr, params, nullptr),
+                 "launching the E81B repack");
+      kernel_weights_[k].stage[s] = tiled;
+    }
   }
   check_cuda(d.cuStreamSynchronize(nullptr), "waiting for the E81B repack");
 }
@@ -261,7 +277,7 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
     call.threads = launch.threads;
     call.shared_bytes = launch.dynamic_shared_bytes;
     call.takes_weights = takes_weights;
-    call.weights = kernel_weights_;
+    call.weights = kernel_weights_;  // glq_fused reads a group's every linear; the others the first
     for (uint64_t arg : args) call.args[call.arg_count++] = arg;
     return call;
   };

@@ -44,15 +44,16 @@ struct KernelWeights {
 static_assert(sizeof(KernelWeights) == 72, "KernelWeights must match glq::Weights");
 
 // One kernel launch of a forward, with its parameter values (kept here so that graph nodes
-// can be added and updated from it): the weights first where the kernel takes them, then
-// pointers and the batch, each in a 64-bit slot (an int parameter reads the low half).
+// can be added and updated from it): the weights first where the kernel takes them (glq_fused
+// takes those of every linear of a group, one after another), then pointers and the batch, each
+// in a 64-bit slot (an int parameter reads the low half).
 struct KernelCall {
   CUfunction function = nullptr;
   Dim3 grid;
   unsigned threads = 0;
   unsigned shared_bytes = 0;
   bool takes_weights = true;
-  KernelWeights weights{};
+  std::array<KernelWeights, kMaxGroupShards> weights{};
   std::array<uint64_t, 4> args{};
   int arg_count = 0;
   bool reads_x = false;   // args[0] is the forward's x
@@ -65,7 +66,7 @@ struct KernelCall {
   std::array<void*, 5> params() {
     std::array<void*, 5> p{};
     int n = 0;
-    if (takes_weights) p[n++] = &weights;
+    if (takes_weights) p[n++] = weights.data();
     for (int i = 0; i < arg_count; ++i) p[n++] = &args[i];
     return p;
   }
@@ -95,6 +96,12 @@ class Linear {
   // Throws Error naming the problem: unsupported spec, bad max batch, null weight pointers,
   // compile failures (with NVRTC's log), no JIT with a cold store, CUDA errors.
   Linear(Context& context, const LinearSpec& spec, const DeviceWeights& weights, const LinearOptions& options);
+  // A group of linears that read the same input (spec.shard_out_features), one kernel per
+  // forward (kernel family 1 at every batch bucket up to max_batch, else Error), writing their
+  // outputs side by side: the tensors of each, in the spec's order. runtime/linear_group.hpp
+  // serves any batch.
+  Linear(Context& context, const LinearSpec& spec, const std::vector<DeviceWeights>& shard_weights,
+         const LinearOptions& options);
   ~Linear();
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
@@ -103,7 +110,8 @@ class Linear {
   int max_batch() const { return options_.max_batch; }
   Context& context() const { return context_; }
 
-  // y = layer(x) on `stream`: x is [batch, in_features], y is [batch, out_features], both in
+  // y = layer(x) on `stream`: x is [batch, in_features], y is [batch, out_features] (a group's
+  // outputs side by side), both in
   // the activation dtype, 16-byte aligned. No allocation, synchronization or compilation,
   // except a lazy bucket's first use, which fails with Error(capture_in_progress) inside
   // stream capture. Forwards of one linear must not overlap in time (they share a workspace).
@@ -126,14 +134,14 @@ class Linear {
   void check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) const;
   void prepare(const std::vector<Bucket*>& buckets);
   Bucket& ready_bucket(int batch, CUstream stream);
-  void repack_e81b_stages(const Bucket& bucket);
+  void repack_e81b_stages(const Bucket& bucket);  // of every linear of a group
   void release();  // frees what the plan made; the context must be current
 
   Context& context_;
   LinearSpec spec_;
   LinearOptions options_;
-  DeviceWeights user_weights_;
-  KernelWeights kernel_weights_{};
+  std::vector<DeviceWeights> user_weights_;  // one per linear of a group
+  std::array<KernelWeights, kMaxGroupShards> kernel_weights_{};
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<CUdeviceptr> owned_buffers_;  // repacked E81B stages
   CUdeviceptr workspace_ = 0;

@@ -14,12 +14,39 @@
 // The sums are the same, in the same order, as the five-kernel forward's, so both give the
 // same bits and every run does.
 //
+// One launch may also serve a group of linears that read the same input (SHARDS of them: q, k
+// and v, say), each with its own tensors: their rows follow one another in the kernel's rows
+// (M_PAD, the output blocks), each CTA works for one of them, and their outputs sit side by
+// side in y (OUT_FEATURES columns in all). One linear is a group of one.
+//
 // Dynamic shared memory: the codebooks, the u slice (FUSED_ROWS rows of U_ROW_BYTES), SV of the
 // input blocks the slice overlaps (at most SV_COLUMNS), then one region that is first the Hadamard
 // scratch of the input side, then the K_WARPS reduction, then the scratch of the output side;
 // then a word of flags.
 
 namespace glq {
+
+// The tensors of every linear of the group, one kernel parameter.
+struct Shards {
+  Weights w[SHARDS];
+};
+
+// A linear of the group: where its rows start in the kernel's rows, how many outputs it has, and
+// where they start in a row of y.
+struct ShardRows {
+  int first_row, out_features, y_column;
+};
+
+// The linear a CTA works for: every CTA's rows lie within one (codegen checks that each starts
+// at a CTA's first row), and so does every output block.
+__device__ __forceinline__ int cta_shard() {
+  const int first_row = blockIdx.y * 16 * MATMUL_WARPS;
+  int shard = 0;
+  static_for<SHARDS>([&](auto s) {
+    if (SHARD_FIRST_ROW[s.value] <= first_row) shard = s.value;
+  });
+  return shard;
+}
 
 // Whether the block of 2^log_block elements from `offset` shares any element with [first, end).
 __device__ __forceinline__ bool block_overlaps(int offset, int log_block, int first, int end) {
@@ -54,14 +81,14 @@ __device__ __forceinline__ ColumnRange covering_blocks(int first_column) {
 // What the CTA reads that the kernel before it does not write: SV of its input blocks, by
 // cp.async into shared memory (one commit group), and, asked of L2, the words of its row tiles'
 // K slice in every stage (k_tiles of them), and SU and the bias of its rows.
-__device__ __forceinline__ void stage_independent_operands(const Weights& w, ColumnRange sv_range, u16* sv_shared,
-                                                           int cta_k_first, int k_tiles) {
+__device__ __forceinline__ void stage_independent_operands(const Weights& w, const ShardRows& shard, ColumnRange sv_range,
+                                                           u16* sv_shared, int cta_k_first, int k_tiles) {
   for (int c = threadIdx.x * 8; c < sv_range.end - sv_range.first; c += blockDim.x * 8) {
     copy_async_16(shared_address(sv_shared + c), w.sv + sv_range.first + c, 16);
   }
   commit_copies();
-  const int first_row_tile = blockIdx.y * MATMUL_WARPS;
-  const int row_tiles = min(MATMUL_WARPS, M_TILES - first_row_tile);
+  const int row_tiles = min(MATMUL_WARPS, M_TILES - int(blockIdx.y) * MATMUL_WARPS);
+  const int first_row_tile = blockIdx.y * MATMUL_WARPS - shard.first_row / 16;  // the linear's own
   const int range = threadIdx.x;  // one range per thread: (row tile, stage), then SU, then bias
   if (range < row_tiles * STAGES) {
     if (k_tiles <= 0) return;  // a last K part past the end (ceil(K_TILES / K_SPLIT) rounds up)
@@ -75,7 +102,7 @@ __device__ __forceinline__ void stage_independent_operands(const Weights& w, Col
   } else if (range == row_tiles * STAGES) {
     prefetch_range_to_l2(w.su + first_row_tile * 16, u32(row_tiles) * 32);
   } else if (HAS_BIAS && range == row_tiles * STAGES + 1) {
-    const int rows = min(row_tiles * 16, OUT_FEATURES - first_row_tile * 16) & ~7;  // whole 16-byte pieces
+    const int rows = min(row_tiles * 16, shard.out_features - first_row_tile * 16) & ~7;  // whole 16-byte pieces
     if (rows > 0) prefetch_range_to_l2(w.bias + first_row_tile * 16, u32(rows) * 2);
   }
 }
@@ -105,25 +132,29 @@ __device__ __forceinline__ void transform_input_slice(const u16* x, int batch, i
   }
 }
 
-// The output side of block b for every batch row, from the partial sums of all CTAs.
-__device__ __forceinline__ void transform_output_block(const Weights& w, const float* partial, u16* y, int batch,
-                                                       int b, float* scratch) {
+// The output side of block b (of the linear `shard`) for every batch row, from the partial sums
+// of all CTAs.
+__device__ __forceinline__ void transform_output_block(const Weights& w, const ShardRows& shard, const float* partial,
+                                                       u16* y, int batch, int b, float* scratch) {
   const int offset = OUT_BLOCK_OFFSET[b];
   for (int row = 0; row < batch; ++row) {
-    u16* y_row = y + size_t(row) * OUT_FEATURES;
+    u16* y_row = y + size_t(row) * OUT_FEATURES + shard.y_column;
     hadamard_block(
         scratch, OUT_BLOCK_LOG2[b], [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); },
-        [&](int first, int stride, const auto& values) { store_outputs(w, y_row, offset + first, stride, values); });
+        [&](int first, int stride, const auto& values) {
+          store_outputs(w, y_row, shard.out_features, offset - shard.first_row + first, stride, values);
+        });
   }
 }
 
-}  // namespace glq
-
-// workspace: OUT_BLOCKS arrival counters (zero between forwards), then from byte ARRIVAL_BYTES
-// the partial sums, fp32 [K_SPLIT][batch][M_PAD].
-extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
-glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* __restrict__ workspace, int batch) {
-  using namespace glq;
+// The forward of linear S of the group, by a CTA that works for it. One copy of the code per
+// linear, so that the linear's tensors and rows are constants (kernel parameters, immediates):
+// indexing the parameters by a CTA's linear at run time held their addresses in registers, and
+// at 64 registers a thread, with three linears, spilled.
+template <int S>
+__device__ __forceinline__ void fused_forward(const Weights& w, const u16* __restrict__ x, u16* __restrict__ y,
+                                              char* __restrict__ workspace, int batch) {
+  constexpr ShardRows shard{SHARD_FIRST_ROW[S], SHARD_OUT_FEATURES[S], SHARD_Y_COLUMN[S]};
   extern __shared__ __align__(16) uint4 matmul_shared[];
   char* shared = reinterpret_cast<char*>(matmul_shared);
   u32& last_arrivals = *reinterpret_cast<u32*>(shared + FLAGS_OFFSET);  // bit b: this CTA transforms output block b
@@ -135,10 +166,11 @@ glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* 
 
   const MatmulThread t = matmul_thread(matmul_shared);
   TileCursor<SharedActivations> cursor;
-  cursor.words = word_cursor(w, t.row_tile, t.k_first, t.lane);
   const int cta_k_first = blockIdx.z * K_TILES_PER_SPLIT;
   const ColumnRange sv_range = covering_blocks(cta_k_first * 64);
-  stage_independent_operands(w, sv_range, sv_shared, cta_k_first, min(K_TILES, cta_k_first + K_TILES_PER_SPLIT) - cta_k_first);
+  cursor.words = word_cursor(w, t.row_tile - shard.first_row / 16, t.k_first, t.lane);
+  stage_independent_operands(w, shard, sv_range, sv_shared, cta_k_first,
+                             min(K_TILES, cta_k_first + K_TILES_PER_SPLIT) - cta_k_first);
   load_codebooks<true>(matmul_shared);  // the commit group after SV's
   if constexpr (!HAS_BULK_PREFETCH) {
     for (int p = 0; p < PREFETCH && p < t.tiles; ++p) prefetch_words<K_WARPS>(cursor.words, p);
@@ -181,6 +213,19 @@ glq_fused(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ y, char* 
   }
   __syncthreads();
   for (int b = 0; b < OUT_BLOCKS; ++b) {
-    if (last_arrivals & (1u << b)) transform_output_block(w, partial, y, batch, b, scratch);
+    if (last_arrivals & (1u << b)) transform_output_block(w, shard, partial, y, batch, b, scratch);
   }
+}
+
+}  // namespace glq
+
+// workspace: OUT_BLOCKS arrival counters (zero between forwards), then from byte ARRIVAL_BYTES
+// the partial sums, fp32 [K_SPLIT][batch][M_PAD].
+extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
+glq_fused(const glq::Shards shards, const u16* __restrict__ x, u16* __restrict__ y, char* __restrict__ workspace,
+          int batch) {
+  const int shard = glq::cta_shard();
+  glq::static_for<SHARDS>([&](auto s) {
+    if (shard == s.value) glq::fused_forward<s.value>(shards.w[s.value], x, y, workspace, batch);
+  });
 }

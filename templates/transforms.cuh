@@ -35,12 +35,13 @@ __device__ __forceinline__ void strided_pass(int log_r, Load&& load, Store&& sto
 }
 
 
-// y = SU * value (+ bias) for the R features first, first + stride, ...: SU and the bias of up
-// to 8 of them are loaded before any is stored, since y might alias them and each load would
-// otherwise wait behind the store before it (one round trip to L2 per 8 values instead of per
-// value; all R at once spilled family 1 kernels held to 128 registers).
+// y = SU * value (+ bias) for the R features first, first + stride, ... of the `features` a
+// linear has (y_row, SU and the bias indexed from its first): SU and the bias of up to 8 of them
+// are loaded before any is stored, since y might alias them and each load would otherwise wait
+// behind the store before it (one round trip to L2 per 8 values instead of per value; all R at
+// once spilled family 1 kernels held to 128 registers).
 template <int R>
-__device__ __forceinline__ void store_outputs(const glq::Weights& w, u16* y_row, int first, int stride,
+__device__ __forceinline__ void store_outputs(const glq::Weights& w, u16* y_row, int features, int first, int stride,
                                               const float (&values)[R]) {
   constexpr int GROUP = R < 8 ? R : 8;
 #pragma unroll
@@ -49,14 +50,14 @@ __device__ __forceinline__ void store_outputs(const glq::Weights& w, u16* y_row,
 #pragma unroll
     for (int e = 0; e < GROUP; ++e) {
       const int feature = first + (g + e) * stride;
-      const bool inside = feature < OUT_FEATURES;
+      const bool inside = feature < features;
       sign[e] = inside ? f16_to_f32(w.su[feature]) : 0.0f;
       bias[e] = HAS_BIAS && inside ? act_to_f32(w.bias[feature]) : 0.0f;
     }
 #pragma unroll
     for (int e = 0; e < GROUP; ++e) {
       const int feature = first + (g + e) * stride;
-      if (feature >= OUT_FEATURES) continue;
+      if (feature >= features) continue;
       float result = sign[e] * values[g + e];
       if constexpr (HAS_BIAS) result += bias[e];
       y_row[feature] = f32_to_act(result);
@@ -168,7 +169,7 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
   u16* y_row = y + size_t(row) * OUT_FEATURES;
   auto store = [&](int first, int stride, const auto& values) {
     if (final_pass) {
-      store_outputs(w, y_row, offset + first, stride, values);
+      store_outputs(w, y_row, OUT_FEATURES, offset + first, stride, values);
     } else {
       for_each_value(offset + first, stride, values,
                      [&](int feature, float value) { staged[size_t(row) * M_PAD + feature] = value; });
@@ -190,6 +191,6 @@ glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __rest
   strided_pass(
       OUT_STRIDED_LOG2R[block], [&](int q) { return staged_row[first + q * TRANSFORM_CHUNK]; },
       [&](int q, int q_stride, const auto& values) {
-        store_outputs(w, y_row, first + q * TRANSFORM_CHUNK, q_stride * TRANSFORM_CHUNK, values);
+        store_outputs(w, y_row, OUT_FEATURES, first + q * TRANSFORM_CHUNK, q_stride * TRANSFORM_CHUNK, values);
       });
 }

@@ -87,6 +87,24 @@ GLQJIT_API glqjit_status glqjit_linear_create(glqjit_context* ctx, const glqjit_
  * dtype, 16-byte aligned. stream: a CUstream (NULL for the legacy default stream). */
 GLQJIT_API glqjit_status glqjit_linear_forward(glqjit_linear* lin, const void* x, void* y, int batch, void* stream);
 GLQJIT_API void glqjit_linear_destroy(glqjit_linear* lin);
+
+/* Linears that read the same input (q, k and v; gate and up), each with its own checkpoint
+ * tensors, run as one forward whose outputs sit side by side in y. Where the linears share bpw
+ * and bias (present or not) and the batch is small, a forward is one kernel over all of them;
+ * otherwise it runs one linear at a time into the group's own buffer and copies each into its
+ * columns of y. A group cannot be added to a glqjit_graph: capture the stream around
+ * glqjit_linear_group_forward instead (it is legal inside stream capture).
+ * count: 1..8 linears; descs[i] and weights[i] describe linear i (as for glqjit_linear_create),
+ * and all descs share in_features, dtype, max_batch and flags (else GLQJIT_INVALID_ARGUMENT). */
+typedef struct glqjit_linear_group glqjit_linear_group;
+GLQJIT_API glqjit_status glqjit_linear_group_create(glqjit_context* ctx, int count, const glqjit_linear_desc* descs,
+                                                    const glqjit_linear_weights* weights, glqjit_linear_group** out);
+/* x: [batch, in_features]; y: [batch, sum of out_features], row-major, the outputs of linear 0
+ * first, then linear 1's, ... in each row; device memory, activation dtype, 16-byte aligned.
+ * Forwards of one group must not overlap in time (they share its buffers). */
+GLQJIT_API glqjit_status glqjit_linear_group_forward(glqjit_linear_group* group, const void* x, void* y, int batch,
+                                                     void* stream);
+GLQJIT_API void glqjit_linear_group_destroy(glqjit_linear_group* group);
 GLQJIT_API const char* glqjit_last_error(void);
 /* The library's version, "MAJOR.MINOR.PATCH" (e.g. "0.1.0"): a static string, never NULL. */
 GLQJIT_API const char* glqjit_version(void);

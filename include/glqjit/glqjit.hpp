@@ -2,7 +2,12 @@
 // C ABI's status and message; nothing throws across the C boundary itself.
 #pragma once
 
+#include <climits>
+#include <string>
 #include <utility>
+#if __cplusplus >= 202002L
+#include <span>
+#endif
 
 #include "glqjit/error.hpp"
 #include "glqjit/glqjit.h"
@@ -51,6 +56,45 @@ class QuantizedLinear {
 
  private:
   glqjit_linear* handle_ = nullptr;
+};
+
+// Linears that read the same input (q/k/v, gate/up) as one forward, their outputs side by side
+// in y ([batch, sum of out_features]). Not for ForwardGraph: capture the stream instead.
+class QuantizedLinearGroup {
+ public:
+  // descs[i] and weights[i] for each of `count` linears (1..8), sharing in_features, dtype,
+  // max_batch and flags.
+  QuantizedLinearGroup(const Runtime& runtime, int count, const glqjit_linear_desc* descs,
+                       const glqjit_linear_weights* weights) {
+    throw_on_error(glqjit_linear_group_create(runtime.get(), count, descs, weights, &handle_));
+  }
+#if __cplusplus >= 202002L
+  QuantizedLinearGroup(const Runtime& runtime, std::span<const glqjit_linear_desc> descs,
+                       std::span<const glqjit_linear_weights> weights) {
+    if (descs.size() != weights.size()) {
+      throw Error(Status::invalid_argument,
+                  "QuantizedLinearGroup: " + std::to_string(descs.size()) + " descs but " +
+                      std::to_string(weights.size()) + " weights; pass one of each per linear");
+    }
+    // More than 8 fails in the C ABI, with its message; only keep the count from wrapping.
+    const int count = descs.size() > size_t(INT_MAX) ? INT_MAX : static_cast<int>(descs.size());
+    throw_on_error(glqjit_linear_group_create(runtime.get(), count, descs.data(), weights.data(), &handle_));
+  }
+#endif
+  ~QuantizedLinearGroup() { glqjit_linear_group_destroy(handle_); }
+  QuantizedLinearGroup(QuantizedLinearGroup&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  QuantizedLinearGroup& operator=(QuantizedLinearGroup other) noexcept {
+    std::swap(handle_, other.handle_);
+    return *this;
+  }
+  glqjit_linear_group* get() const { return handle_; }
+
+  void forward(const void* x, void* y, int batch, void* stream = nullptr) const {
+    throw_on_error(glqjit_linear_group_forward(handle_, x, y, batch, stream));
+  }
+
+ private:
+  glqjit_linear_group* handle_ = nullptr;
 };
 
 // Forwards recorded into one CUDA graph; set_io repoints a forward without recapturing.

@@ -608,7 +608,7 @@ TEST_CASE("the launch plan follows the geometry and the variant", "[launch]") {
   CHECK(plan.output_chunks_grid(3).y == 3);
   CHECK(plan.output_strided_grid(3).x == 4);
   CHECK(plan.output_strided_grid(3).y == 3);
-  CHECK(plan.repack_grid().x == (688u * 64u * 32u + 255u) / 256u);
+  CHECK(plan.repack_grid(plan.m_tiles).x == (688u * 64u * 32u + 255u) / 256u);
   // Workspace: u, the input's staged fp32, the partial sums, the output's staged fp32.
   CHECK(plan.activation_bytes(20) == size_t(20) * 4096 * 2);
   CHECK(plan.input_staged_bytes(20) == size_t(20) * 4096 * 4);

@@ -159,10 +159,14 @@ static void check_cpu_paths(int driver_state) {
   glqjit_context* const foreign_ctx = (glqjit_context*)(void*)&foreign_object;
   glqjit_linear* const foreign_lin = (glqjit_linear*)(void*)&foreign_object;
   glqjit_graph* const foreign_graph = (glqjit_graph*)(void*)&foreign_object;
+  glqjit_linear_group* const foreign_group = (glqjit_linear_group*)(void*)&foreign_object;
   static char x_bytes[64], y_bytes[64];
   glqjit_linear_desc desc = {4096, 4096, 2, GLQJIT_FLOAT16, 1, 0};
   glqjit_linear_weights w;
   memset(&w, 0, sizeof w);
+  glqjit_linear_desc descs[2] = {{4096, 4096, 2, GLQJIT_FLOAT16, 1, 0}, {4096, 1024, 2, GLQJIT_FLOAT16, 1, 0}};
+  glqjit_linear_weights ws[2];
+  memset(ws, 0, sizeof ws);
 
   CHECK(glqjit_last_error() != NULL, "glqjit_last_error() is never NULL");
   CHECK(glqjit_version() != NULL && strcmp(glqjit_version(), GLQJIT_TEST_PROJECT_VERSION) == 0,
@@ -216,6 +220,39 @@ static void check_cpu_paths(int driver_state) {
   EXPECT("linear_forward on a foreign linear, batch 0", glqjit_linear_forward(foreign_lin, NULL, NULL, 0, NULL),
          GLQJIT_INVALID_ARGUMENT, WORDS("not a live glqjit object"));
 
+  /* linear groups: the result pointer, then the context, then the rest (as for linear_create),
+   * so without a live context count and descs are not reached yet */
+  glqjit_linear_group* group = foreign_group;
+  EXPECT("linear_group_create with a null out", glqjit_linear_group_create(foreign_ctx, 2, descs, ws, NULL),
+         GLQJIT_INVALID_ARGUMENT, WORDS("out", "null"));
+  EXPECT("linear_group_create with a null context", glqjit_linear_group_create(NULL, 2, descs, ws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("ctx", "null"));
+  CHECK(group == NULL, "a failed linear_group_create sets *out to NULL");
+  group = foreign_group;
+  EXPECT("linear_group_create with a foreign context", glqjit_linear_group_create(foreign_ctx, 2, descs, ws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("ctx", "not a live glqjit object"));
+  CHECK(group == NULL, "*out is NULL again");
+  EXPECT("linear_group_create with count 0, no live context",
+         glqjit_linear_group_create(foreign_ctx, 0, descs, ws, &group), GLQJIT_INVALID_ARGUMENT, WORDS("ctx"));
+  EXPECT("linear_group_create with count 9, no live context",
+         glqjit_linear_group_create(foreign_ctx, 9, descs, ws, &group), GLQJIT_INVALID_ARGUMENT, WORDS("ctx"));
+  EXPECT("linear_group_create with count -1 and a null context",
+         glqjit_linear_group_create(NULL, -1, descs, ws, &group), GLQJIT_INVALID_ARGUMENT, WORDS("ctx", "null"));
+  EXPECT("linear_group_create with null descs, no live context",
+         glqjit_linear_group_create(foreign_ctx, 2, NULL, ws, &group), GLQJIT_INVALID_ARGUMENT, WORDS("ctx"));
+  EXPECT("linear_group_create with null weights, no live context",
+         glqjit_linear_group_create(foreign_ctx, 2, descs, NULL, &group), GLQJIT_INVALID_ARGUMENT, WORDS("ctx"));
+  EXPECT("linear_group_create with everything null", glqjit_linear_group_create(NULL, 0, NULL, NULL, NULL),
+         GLQJIT_INVALID_ARGUMENT, WORDS("out", "null"));
+  EXPECT("linear_group_forward on a null group", glqjit_linear_group_forward(NULL, x_bytes, y_bytes, 1, NULL),
+         GLQJIT_INVALID_ARGUMENT, WORDS("group", "null"));
+  EXPECT("linear_group_forward on a foreign group",
+         glqjit_linear_group_forward(foreign_group, x_bytes, y_bytes, 1, NULL), GLQJIT_INVALID_ARGUMENT,
+         WORDS("group", "not a live glqjit object"));
+  EXPECT("linear_group_forward on a foreign group, batch 0",
+         glqjit_linear_group_forward(foreign_group, NULL, NULL, 0, NULL), GLQJIT_INVALID_ARGUMENT,
+         WORDS("not a live glqjit object"));
+
   /* graphs */
   glqjit_graph* graph = foreign_graph;
   int index = 12345;
@@ -248,11 +285,13 @@ static void check_cpu_paths(int driver_state) {
   /* destroys take NULL and ignore what the library did not make */
   glqjit_context_destroy(NULL);
   glqjit_linear_destroy(NULL);
+  glqjit_linear_group_destroy(NULL);
   glqjit_graph_destroy(NULL);
   CHECK(1, "the destroy functions accept NULL");
   memset(&foreign_object, 0x5a, sizeof foreign_object);
   glqjit_context_destroy(foreign_ctx);
   glqjit_linear_destroy(foreign_lin);
+  glqjit_linear_group_destroy(foreign_group);
   glqjit_graph_destroy(foreign_graph);
   int untouched = 1;
   for (size_t i = 0; i < sizeof foreign_object.bytes; ++i) untouched &= foreign_object.bytes[i] == 0x5a;
@@ -379,6 +418,40 @@ static void check_gpu_paths(Cuda* cuda, const char* scratch) {
   w2.stages[1] = NULL;
   EXPECT("linear_create at 3 bpw without the E81B stage", glqjit_linear_create(ctx, &desc, &w2, &lin),
          GLQJIT_INVALID_ARGUMENT, WORDS("stages[1]"));
+
+  /* Group arguments: checked before anything is planned. */
+  glqjit_linear_desc gdescs[2] = {good, good};
+  glqjit_linear_weights gws[2] = {w, w};
+  glqjit_linear_group* group = (glqjit_linear_group*)(void*)&foreign_object;
+  EXPECT("linear_group_create with count 0", glqjit_linear_group_create(ctx, 0, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("count 0", "1..8"));
+  CHECK(group == NULL, "no group after a failed create");
+  EXPECT("linear_group_create with count 9", glqjit_linear_group_create(ctx, 9, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("count 9", "1..8"));
+  EXPECT("linear_group_create with null descs", glqjit_linear_group_create(ctx, 2, NULL, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("descs", "null"));
+  EXPECT("linear_group_create with null weights", glqjit_linear_group_create(ctx, 2, gdescs, NULL, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("weights", "null"));
+  gdescs[1].in_features = 2 * IN;
+  EXPECT("linear_group_create with another in_features", glqjit_linear_group_create(ctx, 2, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("descs[1]", "in_features"));
+  gdescs[1] = good;
+  gdescs[1].dtype = GLQJIT_BFLOAT16;
+  EXPECT("linear_group_create with another dtype", glqjit_linear_group_create(ctx, 2, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("descs[1]", "dtype"));
+  gdescs[1] = good;
+  gdescs[1].max_batch = 2 * MAX_BATCH;
+  EXPECT("linear_group_create with another max_batch", glqjit_linear_group_create(ctx, 2, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("descs[1]", "max_batch"));
+  gdescs[1] = good;
+  gdescs[1].flags = GLQJIT_LINEAR_LAZY_BUCKETS;
+  EXPECT("linear_group_create with other flags", glqjit_linear_group_create(ctx, 2, gdescs, gws, &group),
+         GLQJIT_INVALID_ARGUMENT, WORDS("descs[1]", "flags"));
+  gdescs[1] = good;
+  gdescs[1].bpw = 9;
+  EXPECT("linear_group_create with bpw 9 in linear 1", glqjit_linear_group_create(ctx, 2, gdescs, gws, &group),
+         GLQJIT_UNSUPPORTED_SHAPE, WORDS("descs[1]", "bpw 9"));
+  CHECK(group == NULL, "still no group");
 
   /* No JIT with a cold store. */
   glqjit_context_options cold = {cold_path, 1, 0};

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <type_traits>
 
 #include "glqjit/glqjit.hpp"
 
@@ -57,8 +58,23 @@ TEST_CASE("moved-from and default wrappers destroy nothing twice", "[cxx_api]") 
   // be safe: the C destroys accept NULL.
   glqjit_context_destroy(nullptr);
   glqjit_linear_destroy(nullptr);
+  glqjit_linear_group_destroy(nullptr);
   glqjit_graph_destroy(nullptr);
   SUCCEED();
   CHECK(glqjit_graph_launch(nullptr, nullptr) == GLQJIT_INVALID_ARGUMENT);
   CHECK(std::string(glqjit_last_error()).find("graph") != std::string::npos);
+}
+
+TEST_CASE("QuantizedLinearGroup is move-only, like QuantizedLinear", "[cxx_api]") {
+  STATIC_REQUIRE_FALSE(std::is_copy_constructible_v<glqjit::QuantizedLinearGroup>);
+  STATIC_REQUIRE_FALSE(std::is_copy_assignable_v<glqjit::QuantizedLinearGroup>);
+  STATIC_REQUIRE(std::is_nothrow_move_constructible_v<glqjit::QuantizedLinearGroup>);
+  STATIC_REQUIRE(std::is_nothrow_move_assignable_v<glqjit::QuantizedLinearGroup>);
+  STATIC_REQUIRE(std::is_constructible_v<glqjit::QuantizedLinearGroup, const glqjit::Runtime&,
+                                         std::span<const glqjit_linear_desc>, std::span<const glqjit_linear_weights>>);
+  STATIC_REQUIRE(std::is_constructible_v<glqjit::QuantizedLinearGroup, const glqjit::Runtime&, int,
+                                         const glqjit_linear_desc*, const glqjit_linear_weights*>);
+  // Without a Runtime no group can be made; a null group fails in the C ABI with its message.
+  CHECK(glqjit_linear_group_forward(nullptr, nullptr, nullptr, 1, nullptr) == GLQJIT_INVALID_ARGUMENT);
+  CHECK(std::string(glqjit_last_error()).find("group") != std::string::npos);
 }
