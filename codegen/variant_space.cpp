@@ -116,7 +116,6 @@ std::optional<std::string> group_violation(const LinearSpec& spec, const Geometr
 // 11.9, and 11.7 / 11.8 at 4096x4096 against 12.6 / 17.8; with an input block of 8192
 // (4096x14336) the two tie, and with an output block of 8192 (14336x4096) family 1 takes 25.0
 // against 21.1: its last CTA transforms a whole output block alone.
-constexpr int kFusedUpToBucket = 1;
 constexpr int64_t kFusedLargestOutputBlock = 4096;
 constexpr int64_t kFusedLargestInputBlock = 4096;
 constexpr int kStagedFromBucket = 64;

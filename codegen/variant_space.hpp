@@ -19,6 +19,11 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
 // Throws Error(invalid_argument) with variant_violation's words.
 void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, const Variant& variant);
 
+// Kernel family 1 runs by default up to this batch bucket, and so does a group's one kernel
+// (runtime/linear_group.hpp): at bucket 8 on the H200 family 1 took 44.8 us for Llama-3-8B's
+// q+k+v as one group at 2 bpw, the three linears one at a time with family 2 far less.
+inline constexpr int kFusedUpToBucket = 1;
+
 // fused: family=1 (templates/matmul_fused.cuh); direct: family=2 (templates/matmul.cuh); staged:
 // family=3 (templates/matmul_staged.cuh), with wgmma where the architecture has it.
 enum class MatmulFamily { automatic, fused, direct, staged };

@@ -44,13 +44,15 @@ bool share_a_kernel(const std::vector<LinearSpec>& linears) {
   return true;
 }
 
-// The largest batch up to max_batch whose bucket, and every one below, family 1 can serve for
-// the group (0: none). A variant forced for a bucket must be legal there, as for any linear.
+// The largest batch up to max_batch whose bucket, and every one below, runs as one kernel (0:
+// none): up to kFusedUpToBucket where family 1 can serve the group, further where a variant is
+// forced for the bucket (it must be legal there, as for any linear).
 int one_kernel_batches(Context& context, const LinearSpec& group, const LinearOptions& options) {
   const Arch& arch = context.device().arch;
   int served = 0;
   for (int bucket = 1; bucket / 2 < options.max_batch; bucket *= 2) {
     if (!options.variants.contains(bucket)) {
+      if (bucket > kFusedUpToBucket) break;
       try {
         default_variant(group, bucket, arch, context.device().sm_count);
       } catch (const Error& error) {

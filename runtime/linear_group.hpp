@@ -13,9 +13,10 @@
 
 namespace glqjit {
 
-// Where the linears agree on bpw, bias and Hadamard mode, every batch that kernel family 1 serves
-// (templates/matmul_fused.cuh: one CTA works for one linear) runs as one kernel over all of them,
-// a Linear of the group's spec. Larger batches, and linears that cannot share a kernel, run one
+// Where the linears agree on bpw, bias and Hadamard mode, the batches that kernel family 1 runs by
+// default (kFusedUpToBucket; further where LinearOptions forces a variant) run as one kernel over
+// all of them (templates/matmul_fused.cuh: one CTA works for one linear), a Linear of the group's
+// spec. Larger batches, and linears that cannot share a kernel, run one
 // forward per linear into a buffer of the group's own, whose columns are then copied into y.
 class LinearGroup {
  public:

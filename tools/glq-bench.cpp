@@ -1,7 +1,9 @@
 // glq-bench: times glqjit's whole linear layers against cuBLAS fp16, cuBLASLt FP8 and the memory
 // roofline under the protocol of BENCHMARK.md: cold weights (copies over six times the L2), 20 rounds
 // over all copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays. With
-// --model, the shapes are a model's linears and decoder-layer rows sum one layer's seven.
+// --model, the shapes are a model's linears and the groups of them that read the same input (q+k+v,
+// gate+up: one glqjit::LinearGroup each), and decoder-layer rows sum one layer's seven linears, once
+// launched separately and once grouped.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -35,6 +37,7 @@
 #include "runtime/context.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/linear.hpp"
+#include "runtime/linear_group.hpp"
 #include "tools/bench_cublas.hpp"
 #include "tools/bench_cublaslt.hpp"
 #include "tools/bench_nvml.hpp"
@@ -92,28 +95,106 @@ std::vector<T> unique_in_order(const std::vector<T>& values) {
   return unique;
 }
 
+// "6144x4096 (grouped: q_proj+k_proj+v_proj)", "4096x4096 (q_proj+o_proj)", "4096x4096"
+std::string shape_label(const Shape& shape, const std::string& linears, bool grouped) {
+  if (linears.empty()) return shape.name();
+  return fmt::format("{} ({}{})", shape.name(), grouped ? "grouped: " : "", linears);
+}
+
 // One shape to measure and the bpws to measure it at; with --model, the model's linears of that
-// shape ("q_proj", "o_proj").
+// shape ("q_proj", "o_proj"), or of a group.
 struct ShapeWork {
   Shape shape;
   std::vector<int> bpws;
   std::vector<std::string> linears;
+  // With --model, a group of linears that read the same input (`linears`, in layer order): their
+  // shapes, timed as one LinearGroup with outputs side by side; `shape` is the merged one (the out
+  // features summed), the dense GEMM a serving stack runs for them. Empty for one linear's shape.
+  std::vector<Shape> group;
+
+  bool grouped() const { return !group.empty(); }
 
   std::string linear_names() const {
     std::string names;
     for (const std::string& name : linears) names += (names.empty() ? "" : "+") + name;
     return names;
   }
+  std::string label() const { return shape_label(shape, linear_names(), grouped()); }
 };
 
+// The linears of a decoder layer that read the same input, by role: with --model each group is
+// also timed as one LinearGroup (one kernel launch at small batches, as a serving stack that fuses
+// them would run it).
+const std::vector<std::vector<std::string>> kLayerGroups = {{"q_proj", "k_proj", "v_proj"}, {"gate_proj", "up_proj"}};
+
+const std::vector<std::string>* layer_group_of(const std::string& role) {
+  for (const std::vector<std::string>& group : kLayerGroups) {
+    if (std::find(group.begin(), group.end(), role) != group.end()) return &group;
+  }
+  return nullptr;
+}
+
+// One part of a decoder layer as it is timed: a linear alone, or a group's linears; a group's
+// shape is the merged one.
+Shape part_shape(const std::vector<ModelLinear>& part) {
+  Shape shape{0, part.front().in_features};
+  for (const ModelLinear& linear : part) shape.out += linear.out_features;
+  return shape;
+}
+
+// "q+k+v", "o": the part's roles without their "_proj".
+std::string part_name(const std::vector<ModelLinear>& part) {
+  const std::string suffix = "_proj";
+  std::string name;
+  for (const ModelLinear& linear : part) {
+    const std::string& role = linear.name;
+    name += (name.empty() ? "" : "+") + (role.ends_with(suffix) ? role.substr(0, role.size() - suffix.size()) : role);
+  }
+  return name;
+}
+
 // With --model, what a decoder-layer row sums: the seven linears of one decoder layer (q, k, v, o,
-// gate, up, down; a shape the layer has twice counts twice), at each bpw the model has all seven.
+// gate, up, down; a shape the layer has twice counts twice), at each bpw the model has all seven;
+// the grouped row sums its parts (q+k+v, o, gate+up, down) instead.
 struct DecoderLayer {
   std::vector<ModelLinear> linears;
+  // In layer order: each of kLayerGroups as one part (its linears in layer order), every other
+  // linear alone.
+  std::vector<std::vector<ModelLinear>> grouped_parts;
   std::vector<int> bpws;
   std::vector<std::string> notes;  // why a bpw the run measures has no decoder-layer row
 
-  std::string label() const { return fmt::format("decoder layer ({} separate linears)", linears.size()); }
+  static std::vector<std::vector<ModelLinear>> group(const std::vector<ModelLinear>& linears) {
+    std::vector<std::vector<ModelLinear>> parts;
+    for (const ModelLinear& linear : linears) {
+      const std::vector<std::string>* group = layer_group_of(linear.name);
+      auto part = std::find_if(parts.begin(), parts.end(), [&](const std::vector<ModelLinear>& other) {
+        return group != nullptr && layer_group_of(other.front().name) == group;
+      });
+      if (part == parts.end()) {
+        parts.push_back({linear});
+      } else {
+        part->push_back(linear);
+      }
+    }
+    return parts;
+  }
+  bool has_groups() const { return grouped_parts.size() < linears.size(); }
+  std::vector<std::vector<ModelLinear>> parts(bool grouped) const {
+    if (grouped) return grouped_parts;
+    std::vector<std::vector<ModelLinear>> alone;
+    for (const ModelLinear& linear : linears) alone.push_back({linear});
+    return alone;
+  }
+  // "decoder layer (7 separate linears)", "decoder layer (grouped: q+k+v, o, gate+up, down)"
+  std::string label(bool grouped) const {
+    if (!grouped) return fmt::format("decoder layer ({} separate linears)", linears.size());
+    std::string parts_text;
+    for (const std::vector<ModelLinear>& part : grouped_parts) {
+      parts_text += (parts_text.empty() ? "" : ", ") + part_name(part);
+    }
+    return "decoder layer (grouped: " + parts_text + ")";
+  }
 };
 
 struct Workload {
@@ -141,14 +222,15 @@ Workload shapes_workload(const Options& options) {
   }
   Workload workload;
   for (const Shape& shape : unique_in_order(shapes)) {
-    workload.shapes.push_back({shape, unique_in_order(options.bpw), {}});
+    workload.shapes.push_back({shape, unique_in_order(options.bpw), {}, {}});
   }
   return workload;
 }
 
 // --model: each distinct shape of the model's linears, at the bpw its quantization_config.layer_bpw
-// gives each linear, else at every --bpw (the (shape, bpw) pairs glq-tune tunes); read before any
-// GPU work, so that a bad config is reported without one.
+// gives each linear, else at every --bpw (the (shape, bpw) pairs glq-tune tunes), then each group of
+// a decoder layer's linears that read the same input at each of those bpws where it has all its
+// linears; read before any GPU work, so that a bad config is reported without one.
 Workload model_workload(const Options& options) {
   const ModelShapes model = read_model_config(options.model);
   const ModelConfig config = parse_model_config(options.model);
@@ -166,7 +248,7 @@ Workload model_workload(const Options& options) {
     const Shape shape{linear.out_features, linear.in_features};
     auto work = std::find_if(workload.shapes.begin(), workload.shapes.end(),
                              [&](const ShapeWork& other) { return other.shape == shape; });
-    if (work == workload.shapes.end()) work = workload.shapes.insert(work, ShapeWork{shape, {}, {}});
+    if (work == workload.shapes.end()) work = workload.shapes.insert(work, ShapeWork{shape, {}, {}, {}});
     for (int bpw : linear.bpw != 0 ? std::vector<int>{linear.bpw} : requested_bpws) {
       if (std::find(work->bpws.begin(), work->bpws.end(), bpw) == work->bpws.end()) work->bpws.push_back(bpw);
     }
@@ -180,17 +262,41 @@ Workload model_workload(const Options& options) {
     measured_bpws.insert(work.bpws.begin(), work.bpws.end());
   }
 
-  // A decoder-layer row at a bpw needs each of the seven linears at that bpw (layer_bpw may give a
-  // role another bpw, or leave it unquantized).
+  // Whether the model quantizes the linear of `role` at `bpw` (layer_bpw may give a role another
+  // bpw, or leave it unquantized).
+  auto quantized_at = [&](const std::string& role, int bpw) {
+    return std::any_of(model.linears.begin(), model.linears.end(), [&](const ModelLinear& linear) {
+      return linear.name == role && (linear.bpw == bpw || linear.bpw == 0);
+    });
+  };
   DecoderLayer layer;
   layer.linears = config.layer_linears;
+  layer.grouped_parts = DecoderLayer::group(config.layer_linears);
+  const size_t linear_shapes = workload.shapes.size();
+  std::string group_names;
+  for (const std::vector<ModelLinear>& part : layer.grouped_parts) {
+    if (part.size() < 2) continue;
+    ShapeWork work{part_shape(part), {}, {}, {}};
+    for (const ModelLinear& linear : part) {
+      work.linears.push_back(linear.name);
+      work.group.push_back(Shape{linear.out_features, linear.in_features});
+    }
+    for (int bpw : measured_bpws) {
+      const bool quantized = std::all_of(part.begin(), part.end(),
+                                         [&](const ModelLinear& linear) { return quantized_at(linear.name, bpw); });
+      if (quantized) work.bpws.push_back(bpw);
+    }
+    if (!work.bpws.empty()) {
+      workload.shapes.push_back(std::move(work));
+      group_names += (group_names.empty() ? "" : ", ") + part_name(part);
+    }
+  }
+
+  // A decoder-layer row at a bpw needs each of the seven linears at that bpw.
   for (int bpw : measured_bpws) {
     std::string missing;
     for (const ModelLinear& role : config.layer_linears) {
-      const bool quantized = std::any_of(model.linears.begin(), model.linears.end(), [&](const ModelLinear& linear) {
-        return linear.name == role.name && (linear.bpw == bpw || linear.bpw == 0);
-      });
-      if (!quantized) missing += (missing.empty() ? "" : ", ") + role.name;
+      if (!quantized_at(role.name, bpw)) missing += (missing.empty() ? "" : ", ") + role.name;
     }
     if (missing.empty()) {
       layer.bpws.push_back(bpw);
@@ -200,10 +306,15 @@ Workload model_workload(const Options& options) {
                                         bpw, missing));
     }
   }
+  const size_t groups = workload.shapes.size() - linear_shapes;
   workload.model_line = fmt::format(
-      "model: {} ({}), {} decoder layers; {} distinct linear shapes at bpw {} ({}){}", model.name, options.model,
-      config.num_hidden_layers, workload.shapes.size(), joined({measured_bpws.begin(), measured_bpws.end()}),
-      from_layer_bpw ? "quantization_config.layer_bpw" : "--bpw",
+      "model: {} ({}), {} decoder layers; {} distinct linear shapes{} at bpw {} ({}){}", model.name, options.model,
+      config.num_hidden_layers, linear_shapes,
+      groups == 0 ? ""
+                  : fmt::format(" and {} {} of linears that read the same input ({}: each timed as one grouped "
+                                "forward)",
+                                groups, groups == 1 ? "group" : "groups", group_names),
+      joined({measured_bpws.begin(), measured_bpws.end()}), from_layer_bpw ? "quantization_config.layer_bpw" : "--bpw",
       has_bias ? "; its biases are left out (glq-bench times linears without bias)" : "");
   workload.decoder_layer = std::move(layer);
   return workload;
@@ -458,7 +569,8 @@ struct BaselineResult {
 
 struct Row {
   Shape shape;
-  std::string linears;  // with --model, the model's linears of this shape ("q_proj+o_proj")
+  std::string linears;   // with --model, the model's linears of this shape ("q_proj+o_proj") or of the group
+  bool grouped = false;  // a group of linears (ShapeWork::group) timed as one LinearGroup; `shape` the merged one
   int bpw = 0;
   int batch = 0;
   // glqjit
@@ -479,13 +591,15 @@ struct Row {
 
   double efficiency() const { return roofline_us / glq_us; }
   double speedup_over(const BaselineResult& baseline) const { return baseline.us / glq_us; }
+  std::string label() const { return shape_label(shape, linears, grouped); }
 };
 
-// A decoder-layer row: the times of one decoder layer's linears summed, each launched on its own
-// (glqjit has no grouped launch yet). NaN where a linear has no time.
+// A decoder-layer row: the times of one decoder layer's parts summed, each linear launched on its
+// own or (grouped) each group of linears as one grouped forward. NaN where a part has no time.
 struct LayerSum {
   int bpw = 0;
   int batch = 0;
+  bool grouped = false;
   double glq_us = 0, roofline_us = 0, cublas_us = 0, fp8_us = 0;
 
   double efficiency() const { return roofline_us / glq_us; }
@@ -502,30 +616,34 @@ struct Report {
   bool cublas_ran = false, fp8_ran = false;  // whether the baselines were loaded (else their columns say n/a)
   int failures = 0;
 
-  const Row* find(const Shape& shape, int bpw, int batch) const {
+  const Row* find(const Shape& shape, bool grouped, int bpw, int batch) const {
     for (const Row& row : rows) {
-      if (row.shape == shape && row.bpw == bpw && row.batch == batch) return &row;
+      if (row.shape == shape && row.grouped == grouped && row.bpw == bpw && row.batch == batch) return &row;
     }
     return nullptr;
   }
-  Row* find(const Shape& shape, int bpw, int batch) {
-    return const_cast<Row*>(std::as_const(*this).find(shape, bpw, batch));
+  Row* find(const Shape& shape, bool grouped, int bpw, int batch) {
+    return const_cast<Row*>(std::as_const(*this).find(shape, grouped, bpw, batch));
   }
 
+  // Per bpw and batch, the separate row, then the grouped one where the layer has groups.
   std::vector<LayerSum> layer_sums() const {
     std::vector<LayerSum> sums;
     if (!decoder_layer) return sums;
     for (int bpw : decoder_layer->bpws) {
       for (int batch : batches) {
-        LayerSum sum{bpw, batch};
-        for (const ModelLinear& linear : decoder_layer->linears) {
-          const Row* row = find(Shape{linear.out_features, linear.in_features}, bpw, batch);
-          sum.glq_us += row ? row->glq_us : kNaN;
-          sum.roofline_us += row ? row->roofline_us : kNaN;
-          sum.cublas_us += row ? row->cublas.us : kNaN;
-          sum.fp8_us += row ? row->fp8.us : kNaN;
+        for (bool grouped : {false, true}) {
+          if (grouped && !decoder_layer->has_groups()) continue;
+          LayerSum sum{bpw, batch, grouped};
+          for (const std::vector<ModelLinear>& part : decoder_layer->parts(grouped)) {
+            const Row* row = find(part_shape(part), part.size() > 1, bpw, batch);
+            sum.glq_us += row ? row->glq_us : kNaN;
+            sum.roofline_us += row ? row->roofline_us : kNaN;
+            sum.cublas_us += row ? row->cublas.us : kNaN;
+            sum.fp8_us += row ? row->fp8.us : kNaN;
+          }
+          sums.push_back(sum);
         }
-        sums.push_back(sum);
       }
     }
     return sums;
@@ -540,6 +658,7 @@ struct Report {
       r["out_features"] = row.shape.out;
       r["in_features"] = row.shape.in;
       r["linears"] = text_or_null(row.linears);
+      r["grouped"] = row.grouped;
       r["bpw"] = row.bpw;
       r["batch"] = row.batch;
       r["glqjit_us"] = number_or_null(row.glq_us);
@@ -576,10 +695,22 @@ struct Report {
       for (const ModelLinear& linear : decoder_layer->linears) {
         linears.push_back({{"name", linear.name}, {"shape", Shape{linear.out_features, linear.in_features}.name()}});
       }
+      // What each call of the row was: a linear alone, or a group's linears as one grouped forward.
+      auto parts_json = [&](bool grouped) {
+        Json parts = Json::array();
+        for (const std::vector<ModelLinear>& part : decoder_layer->parts(grouped)) {
+          Json names = Json::array();
+          for (const ModelLinear& linear : part) names.push_back(linear.name);
+          parts.push_back({{"linears", names}, {"shape", part_shape(part).name()}, {"grouped", part.size() > 1}});
+        }
+        return parts;
+      };
       Json& sums_json = document["decoder_layer_rows"] = Json::array();
       for (const LayerSum& sum : layer_sums()) {
-        sums_json.push_back({{"label", decoder_layer->label()},
+        sums_json.push_back({{"label", decoder_layer->label(sum.grouped)},
+                             {"grouped", sum.grouped},
                              {"linears", linears},
+                             {"parts", parts_json(sum.grouped)},
                              {"bpw", sum.bpw},
                              {"batch", sum.batch},
                              {"glqjit_us", number_or_null(sum.glq_us)},
@@ -607,17 +738,18 @@ struct Report {
     std::string text =
         "shape,out_features,in_features,bpw,batch,glqjit_us,roofline_us,efficiency_pct,cublas_us,speedup_vs_cublas,"
         "fp8_us,speedup_vs_fp8,target_us,meets_target,layer_bytes,roofline_bytes,copies,cublas_copies,fp8_copies,"
-        "variant,tuned,error,cublas_error,fp8_error,linears\n";
+        "variant,tuned,error,cublas_error,fp8_error,linears,grouped\n";
     for (const Row& row : rows) {
       const bool judged = std::isfinite(row.target_us) && std::isfinite(row.glq_us);
       text += fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{},{},{},{},{},{},{},{},{}\n", row.shape.name(),
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0f},{:.0f},{},{},{},{},{},{},{},{},{},{}\n", row.shape.name(),
           row.shape.out, row.shape.in, row.bpw, row.batch, number(row.glq_us, 3), number(row.roofline_us, 3),
           number(100.0 * row.efficiency(), 2), number(row.cublas.us, 3), number(row.speedup_over(row.cublas), 3),
           number(row.fp8.us, 3), number(row.speedup_over(row.fp8), 3), number(row.target_us, 3),
           judged ? (row.glq_us <= row.target_us ? "yes" : "no") : "", row.layer_bytes, row.roofline_bytes, row.copies,
           row.cublas.copies, row.fp8.copies, field(row.variant), row.variant.empty() ? "" : (row.tuned ? "yes" : "no"),
-          field(row.error), field(row.cublas.error), field(row.fp8.error), field(row.linears));
+          field(row.error), field(row.cublas.error), field(row.fp8.error), field(row.linears),
+          row.grouped ? "yes" : "no");
     }
     return text;
   }
@@ -643,24 +775,24 @@ struct Report {
     for (const Row& row : rows) {
       std::string glq = row.error.empty() ? number(row.glq_us, "") : std::string("error");
       if (row.error.empty() && !row.finite) glq += " (non-finite output!)";
-      text += fmt::format("| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", row.shape.name(),
-                          row.linears.empty() ? "" : " (" + row.linears + ")", row.bpw, row.batch, glq,
-                          number(row.roofline_us, ""), number(100.0 * row.efficiency(), " %"),
+      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", row.label(), row.bpw, row.batch,
+                          glq, number(row.roofline_us, ""), number(100.0 * row.efficiency(), " %"),
                           baseline_time(row.cublas, cublas_ran),
                           speedup(row.cublas.us, row.glq_us, cublas_ran && row.cublas.not_measured.empty()),
                           baseline_time(row.fp8, fp8_ran),
                           speedup(row.fp8.us, row.glq_us, fp8_ran && row.fp8.not_measured.empty()));
     }
     for (const LayerSum& sum : layer_sums()) {
-      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", decoder_layer->label(), sum.bpw,
-                          sum.batch, number(sum.glq_us, ""), number(sum.roofline_us, ""),
+      text += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", decoder_layer->label(sum.grouped),
+                          sum.bpw, sum.batch, number(sum.glq_us, ""), number(sum.roofline_us, ""),
                           number(100.0 * sum.efficiency(), " %"), cublas_ran ? number(sum.cublas_us, "") : "n/a",
                           speedup(sum.cublas_us, sum.glq_us, cublas_ran), fp8_ran ? number(sum.fp8_us, "") : "n/a",
                           speedup(sum.fp8_us, sum.glq_us, fp8_ran));
     }
     std::string errors, notes;
     for (const Row& row : rows) {
-      const std::string where = fmt::format("{} bpw {} batch {}", row.shape.name(), row.bpw, row.batch);
+      const std::string where =
+          fmt::format("{}{} bpw {} batch {}", row.shape.name(), row.grouped ? " (grouped)" : "", row.bpw, row.batch);
       // The first line only (an NVRTC log follows it); standard error and --json have the rest.
       auto first_line = [](const std::string& text) { return text.substr(0, text.find('\n')); };
       if (!row.error.empty()) errors += fmt::format("- {}: {}\n", where, first_line(row.error));
@@ -878,16 +1010,26 @@ void bench_fp8(const Context& context, const bench::CublasLt& lt, const Stream& 
   bench_baseline(context, cublaslt_fp8_baseline(lt, data, stream, shape), stream, shape, batches, options, report);
 }
 
-// --variant over the default variant of each batch's bucket; where that is not legal the bucket
-// keeps its default and a progress line says why.
+// --variant over the default variant of each batch's bucket (for a group, of its one kernel);
+// where that is not legal the bucket keeps its default and a progress line says why.
 std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec& spec, const std::vector<int>& batches,
                                        const std::string& parts) {
   const DeviceInfo& device = context.device();
   std::map<int, Variant> variants;
   for (int batch : batches) {
     const int bucket = bucket_for(batch);
-    const Variant variant = variant_over_default(parts, spec, bucket, device.arch, device.sm_count);
-    if (auto violation = variant_violation(spec, bucket, device.arch, variant)) {
+    Variant variant;
+    std::optional<std::string> violation;
+    try {
+      variant = variant_over_default(parts, spec, bucket, device.arch, device.sm_count);
+      violation = variant_violation(spec, bucket, device.arch, variant);
+    } catch (const Error& error) {
+      // Where the parts' family cannot run the group as one kernel (only family 1 can, up to
+      // its largest bucket), the group has no such default: the bucket keeps the group's own.
+      if (!spec.is_group() || error.status() != Status::unsupported_shape) throw;
+      violation = error.what();
+    }
+    if (violation) {
       progress(fmt::format("--variant \"{}\" at batch bucket {} of {}: {}; timing the default variant", parts, bucket,
                            spec.canonical(), *violation));
     } else {
@@ -897,12 +1039,13 @@ std::map<int, Variant> chosen_variants(const Context& context, const LinearSpec&
   return variants;
 }
 
-// glqjit on one random layer of (shape, bpw), uploaded to enough distinct copies (the tuner's
-// LayerTimer, so that both measure the same way); fills the glqjit columns of the rows of
-// (shape, bpw).
-void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vector<int>& batches,
+// glqjit on one random layer of (shape, bpw), or for a group one per linear, uploaded to enough
+// distinct copies (the tuner's LayerTimer, so that both measure the same way); fills the glqjit
+// columns of the rows of (work, bpw).
+void bench_glqjit(Context& context, const ShapeWork& work, int bpw, const std::vector<int>& batches,
                   const Options& options, double bandwidth, Report& report) {
-  const std::string what = fmt::format("{} bpw {}", shape.name(), bpw);
+  const Shape& shape = work.shape;
+  const std::string what = fmt::format("{}{} bpw {}", shape.name(), work.grouped() ? " (grouped)" : "", bpw);
   const int max_batch = *std::max_element(batches.begin(), batches.end());
   std::unique_ptr<LayerTimer> timer;
   double layer_bytes = 0;
@@ -912,13 +1055,19 @@ void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vect
     spec.out_features = shape.out;
     spec.bpw = bpw;
     spec.dtype = DType::f16;
+    for (const Shape& linear : work.group) spec.shard_out_features.push_back(linear.out);
     spec.recipe();  // unsupported bpw or shape: say so before generating anything
     spec.geometry();
     auto start = std::chrono::steady_clock::now();
-    const QuantizedLayer layer = random_layer(shape.in, shape.out, bpw, shape_seed(shape, bpw));
-    progress(fmt::format("{}: random layer made in {:.1f} s; uploading its copies", what, seconds_since(start)));
+    // A group's linears are the layers their own rows time (the same seeds).
+    std::vector<QuantizedLayer> layers;
+    for (const Shape& linear : work.grouped() ? work.group : std::vector<Shape>{shape}) {
+      layers.push_back(random_layer(linear.in, linear.out, bpw, shape_seed(linear, bpw)));
+    }
+    progress(fmt::format("{}: random layer{} made in {:.1f} s; uploading the copies", what,
+                         layers.size() > 1 ? "s" : "", seconds_since(start)));
     start = std::chrono::steady_clock::now();
-    timer = std::make_unique<LayerTimer>(context, spec, layer, max_batch,
+    timer = std::make_unique<LayerTimer>(context, spec, layers, max_batch,
                                          LayerTimerOptions{options.rounds, options.replays});
     layer_bytes = timer->weight_bytes();
     LinearOptions linear_options;
@@ -931,7 +1080,7 @@ void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vect
   } catch (const Error& error) {
     progress(fmt::format("error: {}: {}", what, error.what()));
     for (int batch : batches) {
-      if (Row* row = report.find(shape, bpw, batch)) row->error = error.what();
+      if (Row* row = report.find(shape, work.grouped(), bpw, batch)) row->error = error.what();
     }
     ++report.failures;
     timer.reset();
@@ -940,7 +1089,7 @@ void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vect
   }
 
   for (int batch : batches) {
-    Row* row = report.find(shape, bpw, batch);
+    Row* row = report.find(shape, work.grouped(), bpw, batch);
     if (row == nullptr) continue;
     row->copies = timer->copies();
     row->layer_bytes = layer_bytes;
@@ -951,11 +1100,15 @@ void bench_glqjit(Context& context, const Shape& shape, int bpw, const std::vect
       // A lazy bucket is compiled (first copy) or loaded (the others) here, never during capture.
       const double ready_s = timer->eager_forwards(batch);
       row->finite = finite_f16(timer->first_output(), size_t(batch) * shape.out);
-      for (const Linear::BucketInfo& bucket : timer->first_linear().buckets()) {
-        if (bucket.bucket == bucket_for(batch)) {
-          row->variant = bucket.variant.canonical();
-          row->tuned = bucket.tuned;
+      if (const Linear* linear = timer->first_linear(batch)) {
+        for (const Linear::BucketInfo& bucket : linear->buckets()) {
+          if (bucket.bucket == bucket_for(batch)) {
+            row->variant = bucket.variant.canonical();
+            row->tuned = bucket.tuned;
+          }
         }
+      } else {
+        row->variant = "one linear at a time";  // the group's linears, each at its bucket's variant
       }
       const GraphTiming timing = timer->time(batch);
       row->glq_us = timing.median_us;
@@ -1118,6 +1271,7 @@ void run(const Options& options) {
         Row row;
         row.shape = work.shape;
         row.linears = work.linear_names();
+        row.grouped = work.grouped();
         row.bpw = bpw;
         row.batch = batch;
         report.rows.push_back(std::move(row));
@@ -1213,15 +1367,18 @@ void run(const Options& options) {
     for (size_t i = 0; i < workload.shapes.size(); ++i) {
       const ShapeWork& work = workload.shapes[i];
       const Shape& shape = work.shape;
-      progress(fmt::format("[{}/{}] {}{}", i + 1, workload.shapes.size(), shape.name(),
-                           work.linears.empty() ? "" : " (" + work.linear_names() + ")"));
-      if (cublas) {
+      progress(fmt::format("[{}/{}] {}", i + 1, workload.shapes.size(), work.label()));
+      // The baselines fill every row of their dense shape, so a group whose merged shape is also a
+      // linear's measured before has its baselines already.
+      const bool dense_measured = std::any_of(workload.shapes.begin(), workload.shapes.begin() + i,
+                                              [&](const ShapeWork& other) { return other.shape == shape; });
+      if (cublas && !dense_measured) {
         bench_baseline(*context, cublas_fp16_baseline(*cublas, probe, stream, shape), stream, shape, batches, options,
                        report);
       }
-      if (cublaslt) bench_fp8(*context, *cublaslt, stream, shape, batches, options, report);
+      if (cublaslt && !dense_measured) bench_fp8(*context, *cublaslt, stream, shape, batches, options, report);
       for (int bpw : work.bpws) {
-        bench_glqjit(*context, shape, bpw, batches, options, bandwidth.bytes_per_second, report);
+        bench_glqjit(*context, work, bpw, batches, options, bandwidth.bytes_per_second, report);
       }
       write_outputs(options, report);  // a long run that is stopped keeps what it measured
     }
@@ -1270,15 +1427,21 @@ int main(int argc, char** argv) {
   app.footer(
       "Output: a Markdown report on standard output (card, driver, clocks, date, versions, read bandwidth, then one "
       "row per shape x bpw x batch with glqjit, roofline, cuBLAS fp16 and FP8 times and glqjit's speedups; with "
-      "--model, then one decoder-layer row per bpw x batch); progress on standard error. --json writes the same "
-      "rows (the decoder-layer ones under decoder_layer_rows), --csv the shape rows; both are rewritten after each "
-      "shape. Exit status: 0 success, 1 failure (a line says why), 2 bad command line.");
+      "--model, then two decoder-layer rows per bpw x batch, separate and grouped); progress on standard error. "
+      "--json writes the same rows (the decoder-layer ones under decoder_layer_rows, each with \"grouped\"), --csv "
+      "the shape rows; both are rewritten after each shape. Exit status: 0 success, 1 failure (a line says why), 2 "
+      "bad command line.");
   auto* model = app.add_option("--model", options.model,
                                "a Hugging Face config.json (e.g. models/llama-3-8b.json), read as glq-tune reads it: "
                                "one row per distinct linear shape of the model, at the bpw its "
-                               "quantization_config.layer_bpw gives (else at each --bpw), then per bpw and batch a "
-                               "decoder-layer row summing the seven linears of one decoder layer (q, k, v, o, gate, "
-                               "up, down), each launched separately; biases are left out")
+                               "quantization_config.layer_bpw gives (else at each --bpw); one grouped row per group "
+                               "of linears that read the same input (q+k+v, gate+up), timed as one grouped forward "
+                               "(glqjit::LinearGroup: one kernel launch at the batches kernel family 1 serves, else "
+                               "one linear at a time), its shape the merged one (out features summed), against "
+                               "cuBLAS fp16 and FP8 on that dense merged shape (its roofline: the linears' tensors, "
+                               "the input once, the outputs); then per bpw and batch two decoder-layer rows: the sum "
+                               "of the seven linears of one decoder layer (q, k, v, o, gate, up, down) each launched "
+                               "separately, and the grouped sum (q+k+v, o, gate+up, down); biases are left out")
                     ->type_name("FILE");
   app.add_option("--shapes", options.shapes,
                  "comma-separated OUTxIN shapes (out_features x in_features), e.g. 4096x4096,28672x4096 "
@@ -1321,8 +1484,9 @@ int main(int argc, char** argv) {
                  "variant parts over the default variant of each batch's bucket (over that kernel family's default "
                  "when the parts say family=1, 2 or 3), e.g. \"family=2\", \"family=3 wgmma=0\" or \"batch_tiles=8 "
                  "k_split=2\" (glq-dump "
-                 "kernel --emit info shows the defaults); a bucket where the result is not legal keeps its default, "
-                 "with a line saying why")
+                 "kernel --emit info shows the defaults); for a --model group, the variant of its one kernel (which "
+                 "must be family=1); a bucket where the result is not legal keeps its default, with a line saying "
+                 "why")
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {
             try {

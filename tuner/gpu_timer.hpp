@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "codegen/spec.hpp"
@@ -12,6 +13,7 @@
 #include "runtime/context.hpp"
 #include "runtime/device_objects.hpp"
 #include "runtime/linear.hpp"
+#include "runtime/linear_group.hpp"
 #include "tuner/device_layer.hpp"
 #include "tuner/timer.hpp"
 
@@ -37,37 +39,53 @@ struct LayerTimerOptions {
   int replays = 5;
 };
 
+// Times one linear, or a group of linears that read the same input (LinearSpec::
+// shard_out_features) as the LinearGroup a serving stack would run.
 class LayerTimer final : public Timer {
  public:
-  // Uploads cold_copies of `layer` with inputs of `max_batch` random rows each.
-  LayerTimer(Context& context, const LinearSpec& spec, const QuantizedLayer& layer, int max_batch,
+  // Uploads cold_copies of `layers` (one per linear of `spec`, in its order: a group's shards, or
+  // the one layer of a single linear) with inputs of `max_batch` random rows each.
+  LayerTimer(Context& context, const LinearSpec& spec, std::span<const QuantizedLayer> layers, int max_batch,
              const LayerTimerOptions& options);
+  LayerTimer(Context& context, const LinearSpec& spec, const QuantizedLayer& layer, int max_batch,
+             const LayerTimerOptions& options)
+      : LayerTimer(context, spec, std::span(&layer, 1), max_batch, options) {}
   ~LayerTimer() override;
 
   int copies() const { return int(copies_.size()); }
-  double weight_bytes() const { return weight_bytes_; }  // of one copy: stages, SU and SV
+  double weight_bytes() const { return weight_bytes_; }  // of one copy: stages, SU and SV of every linear
   CUstream stream() const { return stream_.get(); }
 
-  // A linear on every copy with these options (replacing the ones before).
+  // A Linear, or for a group spec a LinearGroup, on every copy with these options (replacing the
+  // ones before).
   void plan(const LinearOptions& options);
-  const Linear& first_linear() const { return *copies_.front().linear; }
+  // The first copy's Linear that runs `batch` as one forward of its own: a single linear's, or a
+  // group's one kernel (LinearGroup::one_kernel); null where the group runs that batch one linear
+  // at a time.
+  const Linear* first_linear(int batch) const;
   const DeviceBuffer& first_output() const { return copies_.front().y; }
   // One forward of every copy outside capture (a lazy bucket is made ready here); seconds taken.
   double eager_forwards(int batch);
   // The protocol over the planned linears (eager_forwards first).
   GraphTiming time(int batch);
 
-  // Plans the variant at bucket_for(batch) and times it.
+  // Plans the variant at bucket_for(batch) and times it; for a group the variant is its one
+  // kernel's (which must then serve that bucket).
   std::vector<double> time_us(const Variant& variant, int batch) override;
 
  private:
   struct LayerCopy {
-    UploadedLayer layer;
+    std::vector<UploadedLayer> layers;  // one per linear
     DeviceBuffer x, y;
-    std::unique_ptr<Linear> linear;  // last: destroyed before the memory it points at
+    // Last: destroyed before the memory they point at. `group` for a group spec, else `linear`.
+    std::unique_ptr<Linear> linear;
+    std::unique_ptr<LinearGroup> group;
+
+    void forward(int batch, CUstream stream);
   };
   Context& context_;
   LinearSpec spec_;
+  std::vector<LinearSpec> shards_;  // a group's linears alone (spec_.shard(k))
   int max_batch_;
   LayerTimerOptions options_;
   Stream stream_;

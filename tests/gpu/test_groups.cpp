@@ -10,6 +10,7 @@
 #include "format/reference.hpp"
 #include "glqjit/error.hpp"
 #include "gpu_support.hpp"
+#include "codegen/variant_space.hpp"
 #include "runtime/linear_group.hpp"
 
 namespace glqjit::test {
@@ -18,7 +19,8 @@ namespace {
 struct GroupCase {
   std::vector<LinearSpec> linears;
   std::vector<int> batches;
-  bool one_kernel;  // whether some batches run as one kernel
+  bool one_kernel;                // whether some batches run as one kernel
+  int forced_one_kernel_bucket = 0;  // a bucket beyond the default where family 1 is forced
 };
 
 void check_group(const GroupCase& c, std::mt19937_64& rng) {
@@ -38,10 +40,21 @@ void check_group(const GroupCase& c, std::mt19937_64& rng) {
   LinearOptions options;
   options.max_batch = *std::max_element(c.batches.begin(), c.batches.end());
   options.lazy_buckets = true;
+  if (c.forced_one_kernel_bucket > 0) {
+    LinearSpec group_spec = c.linears.front();
+    group_spec.shard_out_features.clear();
+    group_spec.out_features = width;
+    for (const LinearSpec& spec : c.linears) group_spec.shard_out_features.push_back(spec.out_features);
+    for (int bucket = 2; bucket <= c.forced_one_kernel_bucket; bucket *= 2) {
+      options.variants[bucket] = variant_over_default("family=1", group_spec, bucket, context().device().arch,
+                                                      context().device().sm_count);
+    }
+  }
   LinearGroup group(context(), c.linears, weights, options);
   INFO(group.spec().canonical() << ", one kernel up to batch " << group.one_kernel_max_batch());
   CHECK(group.spec().out_features == width);
   CHECK((group.one_kernel_max_batch() > 0) == c.one_kernel);
+  if (c.forced_one_kernel_bucket > 0) CHECK(group.one_kernel_max_batch() == c.forced_one_kernel_bucket);
   const DType dtype = c.linears.front().dtype;
   const int64_t in = c.linears.front().in_features;
   double worst = 0;
@@ -88,9 +101,9 @@ TEST_CASE("groups of linears match each linear's fp64 reference", "[gpu][group]"
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   const std::vector<GroupCase> cases = {
-      // Llama-3-8B's q, k and v: one kernel at small batches, one linear at a time from the
-      // bucket whose slice of u outgrows shared memory.
-      {{linear(4096, 4096, 2), linear(4096, 1024, 2), linear(4096, 1024, 2)}, {1, 3, 8, 13, 40}, true},
+      // Llama-3-8B's q, k and v: one kernel at batch 1 by default and, forced, up to 8; one linear
+      // at a time beyond.
+      {{linear(4096, 4096, 2), linear(4096, 1024, 2), linear(4096, 1024, 2)}, {1, 3, 8, 13, 40}, true, 8},
       // gate and up with biases in bf16, E81B stages repacked per linear.
       {{linear(2048, 5632, 3, DType::bf16, true), linear(2048, 5632, 3, DType::bf16, true)}, {1, 2, 9}, true},
       // Padded linears whose outputs start at columns that are not 16-byte aligned (200, 304).
