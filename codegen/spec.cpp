@@ -21,6 +21,28 @@ LinearSpec LinearSpec::shard(int index) const {
   return single;
 }
 
+LinearSpec group_of(const std::vector<LinearSpec>& linears) {
+  if (linears.empty() || linears.size() > size_t(kMaxGroupShards)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("a group holds 1 to {} linears, not {}", kMaxGroupShards, linears.size()));
+  }
+  LinearSpec group = linears.front();
+  group.out_features = 0;
+  for (size_t k = 0; k < linears.size(); ++k) {
+    const LinearSpec& linear = linears[k];
+    if (linear.is_group()) throw Error(Status::invalid_argument, "a linear of a group cannot itself be a group");
+    if (linear.in_features != group.in_features || linear.dtype != group.dtype) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("linear {} of the group ({}) does not read the same input as linear 0 ({}): the "
+                              "linears of a group share in_features and dtype",
+                              k, linear.canonical(), linears.front().canonical()));
+    }
+    group.shard_out_features.push_back(linear.out_features);
+    group.out_features += linear.out_features;
+  }
+  return group;
+}
+
 int64_t LinearSpec::shard_first_row(int index) const {
   int64_t row = 0;
   for (int s = 0; s < index; ++s) row += shard(s).geometry().m_pad;

@@ -40,4 +40,9 @@ struct LinearSpec {
   bool operator==(const LinearSpec&) const = default;
 };
 
+// The spec of a group of 1 to kMaxGroupShards linears that read the same input (in_features and
+// dtype shared; the rest taken from linear 0), in their order. Throws Error(invalid_argument)
+// saying which linear does not fit.
+LinearSpec group_of(const std::vector<LinearSpec>& linears);
+
 }  // namespace glqjit

@@ -290,10 +290,10 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
 
 // Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of kFusedCtaWarps
 // warps (fewer where wide batch tiles would overflow the register file), two per SM where their
-// shared memory fits and 64 registers a thread hold them without
-// spills (one stage, fp16, no bias, one linear, sm_90: ptxas spills 8-12 bytes at 64 with a bias
-// or bf16, on sm_80, and for a group, whose kernel holds a copy of the body per linear), so that as many warps stay resident as with family 2's smaller CTAs; as few
-// warps per row tile (and CTAs along K) as still give about every SM its CTAs. Each CTA
+// shared memory fits and 64 registers a thread hold them without spills (one stage, fp16, no
+// bias, one linear, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16, on sm_80, and for a
+// group, whose kernel holds a copy of the body per linear), so that as many warps stay resident
+// as with family 2's smaller CTAs; as few warps per row tile (and CTAs along K) as still give about every SM its CTAs. Each CTA
 // transforms the input blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
 constexpr int kFusedCtaWarps = 16;
 Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {

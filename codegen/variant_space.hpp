@@ -28,11 +28,12 @@ inline constexpr int kFusedUpToBucket = 1;
 // family=3 (templates/matmul_staged.cuh), with wgmma where the architecture has it.
 enum class MatmulFamily { automatic, fused, direct, staged };
 
-// The variant that runs when nothing has been tuned: kernel family 1 at batch bucket 1 for layers
-// with Hadamard blocks of at most 2048 outputs and 4096 inputs (where its shared memory fits),
-// family 3 from batch bucket 64 (with wgmma on sm_90a), else family 2. A named family gives that family's default, which may not be
-// legal (check it). Throws Error(unsupported_shape) if no variant can serve the spec on this
-// architecture (a Hadamard block too large for its shared memory, say).
+// The variant that runs when nothing has been tuned: kernel family 1 up to kFusedUpToBucket for
+// layers with Hadamard blocks of at most 4096 outputs and 4096 inputs (where its shared memory
+// fits), family 3 from batch bucket 64 (with wgmma on sm_90a), else family 2; family 1 always for
+// a group of linears. A named family gives that family's default, which may not be legal (check
+// it). Throws Error(unsupported_shape) if no variant can serve the spec on this architecture (a
+// Hadamard block too large for its shared memory, say, or a group that cannot run as one kernel).
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
                         MatmulFamily family = MatmulFamily::automatic);
 

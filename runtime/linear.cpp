@@ -124,7 +124,6 @@ Linear::Linear(Context& context, const LinearSpec& spec, const std::vector<Devic
     if (bucket >= options.max_batch) break;
   }
 
-
   ScopedContext scope(context.cu());
   try {
     check_cuda(driver().cuMemAlloc(&workspace_, workspace_bytes_), fmt::format("allocating {} bytes of workspace", workspace_bytes_));

@@ -10,28 +10,6 @@
 namespace glqjit {
 namespace {
 
-LinearSpec group_spec(const std::vector<LinearSpec>& linears) {
-  if (linears.empty() || linears.size() > size_t(kMaxGroupShards)) {
-    throw Error(Status::invalid_argument,
-                fmt::format("a group holds 1 to {} linears, not {}", kMaxGroupShards, linears.size()));
-  }
-  LinearSpec group = linears.front();
-  group.out_features = 0;
-  for (size_t k = 0; k < linears.size(); ++k) {
-    const LinearSpec& linear = linears[k];
-    if (linear.is_group()) throw Error(Status::invalid_argument, "a linear of a group cannot itself be a group");
-    if (linear.in_features != group.in_features || linear.dtype != group.dtype) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("linear {} of the group ({}) does not read the same input as linear 0 ({}): the "
-                              "linears of a group share in_features and dtype",
-                              k, linear.canonical(), linears.front().canonical()));
-    }
-    group.shard_out_features.push_back(linear.out_features);
-    group.out_features += linear.out_features;
-  }
-  return group;
-}
-
 // Whether one kernel can hold every linear: one recipe, one bias choice, one Hadamard mode.
 bool share_a_kernel(const std::vector<LinearSpec>& linears) {
   for (const LinearSpec& linear : linears) {
@@ -73,7 +51,7 @@ size_t round_up_256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 LinearGroup::LinearGroup(Context& context, const std::vector<LinearSpec>& linears,
                          const std::vector<DeviceWeights>& weights, const LinearOptions& options)
-    : context_(context), spec_(group_spec(linears)), options_(options) {
+    : context_(context), spec_(group_of(linears)), options_(options) {
   if (weights.size() != linears.size()) {
     throw Error(Status::invalid_argument,
                 fmt::format("{} sets of weights for a group of {} linears", weights.size(), linears.size()));

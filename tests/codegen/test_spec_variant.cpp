@@ -219,3 +219,24 @@ TEST_CASE("bucket_for rejects a batch outside 1..kMaxBatch", "[variant][errors]"
                       "1..65535");
   }
 }
+
+TEST_CASE("a group's spec puts its linears' rows one after another", "[spec][group]") {
+  const LinearSpec group = group_of({LinearSpec{1000, 200, 4}, LinearSpec{1000, 104, 4}, LinearSpec{1000, 56, 4}});
+  CHECK(group.canonical() == "in=1000 out=360 bpw=4 dtype=fp16 bias=0 rht=blocks shards=200,104,56");
+  const Geometry g = group.geometry();
+  CHECK(g.out_features == 360);
+  CHECK(g.m_pad == 208 + 112 + 64);
+  CHECK(g.out_blocks == std::vector<int64_t>{128, 64, 16, 64, 32, 16, 64});
+  CHECK(group.shard_first_row(0) == 0);
+  CHECK(group.shard_first_row(2) == 320);
+  CHECK(group.shard(1) == LinearSpec{1000, 104, 4});
+
+  GLQ_REQUIRE_ERROR(group_of({LinearSpec{4096, 1024, 2}, LinearSpec{2048, 1024, 2}}), Status::invalid_argument,
+                    "linear 1", "share in_features and dtype");
+  GLQ_REQUIRE_ERROR(group_of({LinearSpec{4096, 1024, 2}, LinearSpec{4096, 1024, 2, DType::bf16}}),
+                    Status::invalid_argument, "share in_features and dtype");
+  GLQ_REQUIRE_ERROR(group_of({}), Status::invalid_argument, "1 to 8 linears, not 0");
+  GLQ_REQUIRE_ERROR(group_of(std::vector<LinearSpec>(9, LinearSpec{64, 64, 2})), Status::invalid_argument,
+                    "not 9");
+  GLQ_REQUIRE_ERROR(group_of({group}), Status::invalid_argument, "cannot itself be a group");
+}

@@ -41,10 +41,7 @@ void check_group(const GroupCase& c, std::mt19937_64& rng) {
   options.max_batch = *std::max_element(c.batches.begin(), c.batches.end());
   options.lazy_buckets = true;
   if (c.forced_one_kernel_bucket > 0) {
-    LinearSpec group_spec = c.linears.front();
-    group_spec.shard_out_features.clear();
-    group_spec.out_features = width;
-    for (const LinearSpec& spec : c.linears) group_spec.shard_out_features.push_back(spec.out_features);
+    const LinearSpec group_spec = group_of(c.linears);
     for (int bucket = 2; bucket <= c.forced_one_kernel_bucket; bucket *= 2) {
       options.variants[bucket] = variant_over_default("family=1", group_spec, bucket, context().device().arch,
                                                       context().device().sm_count);
