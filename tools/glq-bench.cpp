@@ -123,7 +123,7 @@ struct ShapeWork {
 };
 
 // The linears of a decoder layer that read the same input, by role: with --model each group is
-// also timed as one LinearGroup (one kernel launch at small batches, as a serving stack that fuses
+// also timed as one LinearGroup (one kernel launch at batch 1, as a serving stack that fuses
 // them would run it).
 const std::vector<std::vector<std::string>> kLayerGroups = {{"q_proj", "k_proj", "v_proj"}, {"gate_proj", "up_proj"}};
 
@@ -1436,7 +1436,7 @@ int main(int argc, char** argv) {
                                "one row per distinct linear shape of the model, at the bpw its "
                                "quantization_config.layer_bpw gives (else at each --bpw); one grouped row per group "
                                "of linears that read the same input (q+k+v, gate+up), timed as one grouped forward "
-                               "(glqjit::LinearGroup: one kernel launch at the batches kernel family 1 serves, else "
+                               "(glqjit::LinearGroup: one kernel launch at batch 1, else "
                                "one linear at a time), its shape the merged one (out features summed), against "
                                "cuBLAS fp16 and FP8 on that dense merged shape (its roofline: the linears' tensors, "
                                "the input once, the outputs); then per bpw and batch two decoder-layer rows: the sum "
