@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <thread>
 
 #include "cache/recovery.hpp"
 #include "cache/schema.hpp"
+#include "cache/side_files.hpp"
 #include "cache/store.hpp"
 #include "glqjit/error.hpp"
 #include "support/log.hpp"
@@ -69,17 +71,33 @@ void use_wal(sqlite3* db, const std::string& path) {
   sqlite::exec(db, path, "PRAGMA synchronous=NORMAL", "setting the sync mode");
 }
 
-// Null when sqlite can only open the file read-only (read-only filesystem, permissions): the
-// caller then opens it read-only.
-sqlite::Connection open_writable(const std::string& path) {
+// A writable connection, or why this process can only read the file (the caller then opens it
+// read-only and says so).
+struct WritableOpen {
+  sqlite::Connection db;
+  std::string read_only_because;
+  std::string remedy;
+};
+
+WritableOpen open_writable(const std::string& path) {
   const FolderLock lock(path, LOCK_SH);  // while a corrupt file is set aside, wait (FolderLock says why)
   sqlite::Connection db = sqlite::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, sqlite::kUseWritableFile);
-  if (sqlite3_db_readonly(db.get(), "main") == 1) return nullptr;
+  if (sqlite3_db_readonly(db.get(), "main") == 1) {
+    return {nullptr, "permissions, or a read-only filesystem", fmt::format("{} to keep them", sqlite::kUseWritableFile)};
+  }
+  if (const std::optional<std::string> blocking = unwritable_side_file(path)) {
+    // sqlite would read through it and fail at the first write.
+    return {nullptr, fmt::format("{} is another user's, left by a reader", *blocking),
+            fmt::format("to keep them, delete {}-wal and {}-shm as their owner or root while no process has the "
+                        "store open (they hold nothing then), or {}",
+                        path, path, sqlite::kUseWritableFile)};
+  }
   identify_store(db.get(), path);  // before the first write, even the journal mode's
   use_wal(db.get(), path);
+  keep_side_files(db.get(), path);
   migrate_store(db.get(), path);
   verify_store_tables(db.get(), path, kStoreSchemaVersion);
-  return db;
+  return {std::move(db), {}, {}};
 }
 
 OpenedStore open_read_only(const std::string& path) {
@@ -101,15 +119,26 @@ OpenedStore open_read_only(const std::string& path) {
   } catch (const sqlite::Corrupt&) {
     // Damage, or a torn read of a file being checkpointed: the real open below tells them apart.
   }
-  sqlite::Connection db = sqlite::open(path, SQLITE_OPEN_READONLY, kAdvice);
-  const int first = first_read(db.get()) & 0xff;
-  if (first == SQLITE_READONLY || first == SQLITE_CANTOPEN) {
-    // A WAL-mode file whose -shm cannot be created (read-only folder or filesystem, as for a store
-    // shipped in an image) can only be read as immutable: sqlite then takes no locks, which is
-    // right for a file nobody can write here.
-    log_line(LogLevel::debug,
-             fmt::format("cache store {}: {}; reading it as immutable", path, sqlite::detail(db.get(), first)));
+  sqlite::Connection db;
+  if (reading_would_leave_side_files(path)) {
+    // A store this process may not write, without its -wal or -shm: nobody has it open (they are
+    // there while anyone has), so the file holds every commit; commits made after this open are
+    // seen from the next open on.
+    log_line(LogLevel::debug, fmt::format("cache store {}: reading it as immutable, so that no -wal or -shm of "
+                                          "this user is left beside a store it may not write",
+                                          path));
     db = sqlite::open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, kAdvice, immutable_uri(path));
+  } else {
+    db = sqlite::open(path, SQLITE_OPEN_READONLY, kAdvice);
+    const int first = first_read(db.get()) & 0xff;
+    if (first == SQLITE_READONLY || first == SQLITE_CANTOPEN) {
+      // A WAL-mode file whose -shm cannot be created (read-only folder or filesystem, as for a store
+      // shipped in an image) can only be read as immutable: sqlite then takes no locks, which is
+      // right for a file nobody can write here.
+      log_line(LogLevel::debug,
+               fmt::format("cache store {}: {}; reading it as immutable", path, sqlite::detail(db.get(), first)));
+      db = sqlite::open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, kAdvice, immutable_uri(path));
+    }
   }
   try {
     const int64_t version = identify_store(db.get(), path);
@@ -173,10 +202,11 @@ OpenedStore open_store_file(const std::string& path, bool read_only) {
   if (read_only) return open_read_only(path);
   ensure_parent_folder(path);
   return rebuilding_if_corrupt(path, [&]() -> OpenedStore {
-    if (sqlite::Connection db = open_writable(path)) return {std::move(db), false, kStoreSchemaVersion};
-    log_line(LogLevel::warn, fmt::format("cache store {} is not writable by this process; using it read-only, so "
-                                         "new kernels and tuning results are not saved ({} to keep them)",
-                                         path, sqlite::kUseWritableFile));
+    WritableOpen writable = open_writable(path);
+    if (writable.db) return {std::move(writable.db), false, kStoreSchemaVersion};
+    log_line(LogLevel::warn, fmt::format("cache store {} is not writable by this process ({}); using it read-only, "
+                                         "so new kernels and tuning results are not saved ({})",
+                                         path, writable.read_only_because, writable.remedy));
     return open_read_only(path);
   });
 }

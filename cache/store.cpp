@@ -101,7 +101,8 @@ Store::Store(const StoreOptions& options)
 }
 
 Store::~Store() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);  // the last connection checkpoints and removes the -wal
+  // The last connection checkpoints and removes the -wal (empties it in a shared folder: side_files.hpp).
+  if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
 std::optional<CompiledKernel> Store::find_kernel(const std::string& key_digest) {

@@ -81,8 +81,9 @@ bool record_fits(const std::string& device_signature, const ExportFilter& filter
          (filter.arch.empty() || device_runs(device_signature, filter.arch));
 }
 
-// An empty file beside `beside` for a store to be built in; it and what sqlite makes beside it
-// (-wal, -shm, -journal) are deleted at the end of the scope unless keep() was called.
+// An empty file beside `beside` for a store to be built in; it is deleted at the end of the scope
+// unless keep() was called, and what sqlite makes beside it (-wal, -shm, -journal) always is (a
+// shared folder keeps a closed store's -wal and -shm: side_files.hpp).
 class TemporaryStoreFile {
  public:
   explicit TemporaryStoreFile(const std::string& beside) {
@@ -98,8 +99,8 @@ class TemporaryStoreFile {
     path_ = std::move(name);
   }
   ~TemporaryStoreFile() {
-    if (kept_) return;
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) ::unlink((path_ + suffix).c_str());
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) ::unlink((path_ + suffix).c_str());
+    if (!kept_) ::unlink(path_.c_str());
   }
   TemporaryStoreFile(const TemporaryStoreFile&) = delete;
   TemporaryStoreFile& operator=(const TemporaryStoreFile&) = delete;

@@ -38,8 +38,11 @@ struct ObtainedKernel {
 
 // Compiles the misses in parallel and stores each one that compiled (unless the store is
 // read-only or null); a kernel set that fails is that entry's error, and the others go on (the
-// tuner builds many candidates at once). Logs one line before compiling. Throws
-// Error(cache_error) when the store fails.
+// tuner builds many candidates at once). Logs one line before compiling. Each miss compiles under
+// its key's compile lock (cache/compile_lock.hpp) and only when the store still lacks it once the
+// lock is held, so processes that miss a kernel at once compile it once. A store write that fails
+// (a full disk) logs one warning naming the store and why, and the kernels are returned all the
+// same. Throws Error(cache_error) when a store lookup fails.
 std::vector<ObtainedKernel> obtain_each_kernel(Store* store, std::vector<GeneratedKernel> generated,
                                                const ObtainOptions& options);
 

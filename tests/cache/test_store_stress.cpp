@@ -1,9 +1,9 @@
-// Eight processes write into one new store at once (DESIGN.md: many processes may compile and
-// tune into the same file without corrupting it or losing records), and one of them killed in the
-// middle of a tune loses nothing it had committed.
+// Sixteen processes write kernels, tuning records and measurements into one new store at once and
+// read each row back (DESIGN.md: many processes may compile and tune into the same file without
+// corrupting it or losing records), and three of them killed with SIGKILL at different moments of
+// a tune lose nothing they had committed.
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -21,53 +22,34 @@
 #include <vector>
 
 #include "cache_fixtures.hpp"
-
-extern char** environ;
+#include "child_process.hpp"
 
 using namespace glqjit;
 using namespace glqjit::test;
 
 namespace {
 
-constexpr int kWriters = 8;
+constexpr int kWriters = 16;
 constexpr int kShared = 30;
 constexpr int kUnique = 30;
 constexpr int kTuning = 16;
 constexpr int kSharedSpecs = 4;
 constexpr int kMeasurements = 40;
 constexpr int kSharedMeasurements = 4;
-constexpr int kEndless = 1'000'000;  // measurements of the writer that is killed: more than it gets to
+constexpr int kEndless = 1'000'000;  // measurements of a writer that is killed: more than it gets to
 
-// Kills (by pid) and reaps every writer still running.
-void kill_all(std::vector<pid_t>& writers) {
-  for (pid_t pid : writers) {
-    if (pid != 0) ::kill(pid, SIGKILL);
-  }
-  for (pid_t& pid : writers) {
-    if (pid != 0) ::waitpid(pid, nullptr, 0);
-    pid = 0;
-  }
-}
-
-// kWriters stress writers on path, started at the same moment. Writer `victim` (if any) writes
-// kEndless measurements and reports to a pipe, the others to /dev/null.
+// kWriters stress writers on path, started at the same moment. The victims write kEndless
+// measurements and report each commit over a pipe of their own; the others write to /dev/null.
 class Writers {
  public:
-  Writers(const std::string& path, uint64_t seed, int victim = -1) {
+  Writers(const std::string& path, uint64_t seed, const std::vector<int>& victims = {}) {
     // Every writer blocks reading stdin until the write end closes, so they all start together.
     int start[2];
     REQUIRE(::pipe2(start, O_CLOEXEC) == 0);
-    int report[2];
-    REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
     for (int w = 0; w < kWriters; ++w) {
-      posix_spawn_file_actions_t actions;
-      posix_spawn_file_actions_init(&actions);
-      posix_spawn_file_actions_adddup2(&actions, start[0], 0);
-      if (w == victim) {
-        posix_spawn_file_actions_adddup2(&actions, report[1], 1);
-      } else {
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-      }
+      const bool victim = std::ranges::find(victims, w) != victims.end();
+      int report[2] = {-1, -1};
+      if (victim) REQUIRE(::pipe2(report, O_CLOEXEC) == 0);
       const std::vector<std::string> args = {GLQJIT_CACHE_STRESS_WRITER,
                                              path,
                                              std::to_string(w),
@@ -75,78 +57,69 @@ class Writers {
                                              std::to_string(kUnique),
                                              std::to_string(kTuning),
                                              std::to_string(kSharedSpecs),
-                                             std::to_string(w == victim ? kEndless : kMeasurements),
+                                             std::to_string(victim ? kEndless : kMeasurements),
                                              std::to_string(kSharedMeasurements),
                                              std::to_string(seed)};
-      std::vector<char*> argv;
-      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      pid_t pid = 0;
-      const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-      posix_spawn_file_actions_destroy(&actions);
-      if (rc != 0) {
+      try {
+        pids_.push_back(spawn_child(args, start[0], report[1]));
+      } catch (const std::exception& error) {
         kill_all(pids_);
-        FAIL("posix_spawn " << argv[0] << " failed: " << std::strerror(rc));
+        FAIL(error.what());
       }
-      pids_.push_back(pid);
+      if (victim) {
+        ::close(report[1]);
+        reports_.push_back({w, report[0]});
+      }
     }
     ::close(start[0]);
-    ::close(report[1]);
-    report_ = report[0];
     began_ = std::chrono::steady_clock::now();
     ::close(start[1]);
   }
   ~Writers() {
     kill_all(pids_);
-    ::close(report_);
+    for (const Report& report : reports_) ::close(report.fd);
   }
   Writers(const Writers&) = delete;
   Writers& operator=(const Writers&) = delete;
 
-  // Reads the victim's reports until each of its lanes has committed `each` measurements (so both
-  // are past their kernels and tuning records, in the middle of the tune), kills it by pid, and
-  // reads what it wrote before it died. Returns every i it reported committed.
-  std::set<int> kill_victim_after(int victim, int each) {
-    std::set<int> committed;
-    std::string line;
-    int lanes[2] = {0, 0};
-    const auto read_reports = [&] {
-      char buffer[4096];
-      const ssize_t got = ::read(report_, buffer, sizeof buffer);
-      for (ssize_t i = 0; i < got; ++i) {
-        if (buffer[i] != '\n') {
-          line += buffer[i];
-          continue;
-        }
-        std::istringstream fields(line);
-        int lane = -1;
-        int index = -1;
-        fields >> lane >> index;
-        REQUIRE((lane == 0 || lane == 1));
-        ++lanes[lane];
-        committed.insert(index);
-        line.clear();
-      }
-      return got;
-    };
-    while (lanes[0] < each || lanes[1] < each) {
+  // Reads the victims' reports and kills each victim (by pid) once each of its lanes has
+  // committed its `each` measurements (so both are past their kernels and tuning records, in the
+  // middle of the tune: victim k of the list after (k + 1) * each), then reads what it wrote before
+  // it died. Returns, per victim, every i it reported committed.
+  std::map<int, std::set<int>> kill_victims_after(int each) {
+    std::map<int, std::set<int>> committed;
+    size_t alive = reports_.size();
+    while (alive > 0) {
       if (std::chrono::steady_clock::now() - began_ > std::chrono::seconds(120)) {
         kill_all(pids_);
-        FAIL("the writer to kill reported " << lanes[0] << " and " << lanes[1] << " measurements in 120 s");
+        FAIL("the writers to kill did not reach their measurements in 120 s");
       }
-      pollfd ready{report_, POLLIN, 0};
-      if (::poll(&ready, 1, 100) <= 0) continue;
-      if (read_reports() <= 0) {
-        kill_all(pids_);
-        FAIL("the writer to kill stopped reporting before it was killed");
+      std::vector<pollfd> ready;
+      for (const Report& report : reports_) {
+        if (!report.killed) ready.push_back({report.fd, POLLIN, 0});
+      }
+      if (::poll(ready.data(), ready.size(), 100) <= 0) continue;
+      for (size_t k = 0; k < reports_.size(); ++k) {
+        Report& report = reports_[k];
+        if (report.killed) continue;
+        const auto fd = std::ranges::find(ready, report.fd, &pollfd::fd);
+        if ((fd->revents & (POLLIN | POLLHUP)) == 0) continue;
+        if (read_reports(report, committed[report.writer]) <= 0) {
+          kill_all(pids_);
+          FAIL("writer " << report.writer << " stopped reporting before it was killed");
+        }
+        const int due = static_cast<int>(k + 1) * each;
+        if (report.lanes[0] < due || report.lanes[1] < due) continue;
+        REQUIRE(::kill(pids_[report.writer], SIGKILL) == 0);
+        REQUIRE(::waitpid(pids_[report.writer], &statuses_[report.writer], 0) == pids_[report.writer]);
+        pids_[report.writer] = 0;
+        while (read_reports(report, committed[report.writer]) > 0) {
+        }
+        CHECK(report.line.empty());  // each report is one write() of one line, so none is cut short
+        report.killed = true;
+        --alive;
       }
     }
-    REQUIRE(::kill(pids_[victim], SIGKILL) == 0);
-    REQUIRE(::waitpid(pids_[victim], &statuses_[victim], 0) == pids_[victim]);
-    pids_[victim] = 0;
-    while (read_reports() > 0) {
-    }
-    CHECK(line.empty());  // each report is one write() of one line, so none is cut short
     return committed;
   }
 
@@ -173,19 +146,49 @@ class Writers {
   }
 
  private:
+  // The pipe a victim reports "<lane> <i>" lines on, and what has come through it.
+  struct Report {
+    int writer;
+    int fd;
+    std::string line;
+    int lanes[2] = {0, 0};
+    bool killed = false;
+  };
+
+  // Reads what is there; returns what read() returned.
+  static ssize_t read_reports(Report& report, std::set<int>& committed) {
+    char buffer[4096];
+    const ssize_t got = ::read(report.fd, buffer, sizeof buffer);
+    for (ssize_t i = 0; i < got; ++i) {
+      if (buffer[i] != '\n') {
+        report.line += buffer[i];
+        continue;
+      }
+      std::istringstream fields(report.line);
+      int lane = -1;
+      int index = -1;
+      fields >> lane >> index;
+      REQUIRE((lane == 0 || lane == 1));
+      ++report.lanes[lane];
+      committed.insert(index);
+      report.line.clear();
+    }
+    return got;
+  }
+
   std::vector<pid_t> pids_;
   std::vector<int> statuses_ = std::vector<int>(kWriters, -1);
-  int report_ = -1;
+  std::vector<Report> reports_;
   std::chrono::steady_clock::time_point began_;
 };
 
-// Every writer but `victim` succeeded, and the file is one intact database holding every row
-// they wrote; of the victim's measurements it holds those in `committed`, each whole, and at
-// most one more per lane (committed, killed before it could report it).
-void check_everything_stored(const std::string& path, const std::vector<int>& statuses, uint64_t seed, int victim = -1,
-                             const std::set<int>& committed = {}) {
+// Every writer but the victims succeeded, and the file is one intact database holding every row
+// they wrote; of each victim's measurements it holds those it reported committed, each whole, and
+// at most one more per lane (committed, killed before it could report it).
+void check_everything_stored(const std::string& path, const std::vector<int>& statuses, uint64_t seed,
+                             const std::map<int, std::set<int>>& victims = {}) {
   for (int w = 0; w < kWriters; ++w) {
-    if (w == victim) continue;
+    if (victims.contains(w)) continue;
     INFO("writer " << w);
     REQUIRE(WIFEXITED(statuses[w]));
     CHECK(WEXITSTATUS(statuses[w]) == 0);
@@ -247,7 +250,8 @@ void check_everything_stored(const std::string& path, const std::vector<int>& st
   CHECK(different == 0);  // every row whole, the victim's included
   for (int w = 0; w < kWriters; ++w) {
     INFO("writer " << w);
-    if (w == victim) {
+    if (const auto victim = victims.find(w); victim != victims.end()) {
+      const std::set<int>& committed = victim->second;
       std::vector<int> lost;
       std::ranges::set_difference(committed, found[w], std::back_inserter(lost));
       CHECK(lost.empty());
@@ -272,7 +276,7 @@ uint64_t fresh_seed() { return std::random_device{}(); }
 
 }  // namespace
 
-TEST_CASE("store: eight processes writing at once lose nothing", "[cache][store][stress]") {
+TEST_CASE("store: sixteen processes writing at once lose nothing", "[cache][store][stress]") {
   const uint64_t seed = fresh_seed();
   INFO("seed " << seed);
   TempDir dir;
@@ -281,7 +285,7 @@ TEST_CASE("store: eight processes writing at once lose nothing", "[cache][store]
   check_everything_stored(path, writers.wait(), seed);
 }
 
-TEST_CASE("store: eight processes finding one corrupt file set it aside once", "[cache][store][stress]") {
+TEST_CASE("store: sixteen processes finding one corrupt file set it aside once", "[cache][store][stress]") {
   const uint64_t seed = fresh_seed();
   INFO("seed " << seed);
   TempDir dir;
@@ -295,22 +299,30 @@ TEST_CASE("store: eight processes finding one corrupt file set it aside once", "
   check_everything_stored(path, statuses, seed);
 }
 
-TEST_CASE("store: a writer killed in the middle of a tune loses no committed measurement", "[cache][store][stress]") {
+TEST_CASE("store: writers killed in the middle of a tune lose no committed record, and the next run goes on",
+          "[cache][store][stress]") {
   const uint64_t seed = fresh_seed();
   INFO("seed " << seed);
   TempDir dir;
   const std::string path = dir.file("stress.db");
-  constexpr int kVictim = 3;
-  Writers writers(path, seed, kVictim);
-  const std::set<int> committed = writers.kill_victim_after(kVictim, 60);
+  const std::vector<int> victims = {3, 8, 13};
+  Writers writers(path, seed, victims);
+  const std::map<int, std::set<int>> committed = writers.kill_victims_after(20);
   const std::vector<int> statuses = writers.wait();
-  REQUIRE(WIFSIGNALED(statuses[kVictim]));
-  CHECK(WTERMSIG(statuses[kVictim]) == SIGKILL);
-  REQUIRE(committed.size() >= 120);
-  check_everything_stored(path, statuses, seed, kVictim, committed);
-  // The store the victim died in opens and takes writes as before.
+  for (const int victim : victims) {
+    INFO("victim " << victim);
+    REQUIRE(WIFSIGNALED(statuses[victim]));
+    CHECK(WTERMSIG(statuses[victim]) == SIGKILL);
+    REQUIRE(committed.at(victim).size() >= 40);
+  }
+  check_everything_stored(path, statuses, seed, committed);
+  // The store the victims died in opens and takes each one's next measurement as before.
   Store store(StoreOptions{path, false});
-  const MeasurementRecord after = stress_measurement(seed, kVictim, kEndless);
-  store.put_measurement(after);
-  CHECK(store.find_measurements(after.device_signature, after.spec, after.batch_bucket).size() >= 1);
+  for (const int victim : victims) {
+    const MeasurementRecord next = stress_measurement(seed, victim, kEndless);
+    store.put_measurement(next);
+    const auto back = store.find_measurements(next.device_signature, next.spec, next.batch_bucket);
+    CHECK(std::ranges::count_if(back, [&](const MeasurementRecord& r) { return same_measurement(r, next); }) == 1);
+  }
+  CHECK(sqlite_scalar(path, "PRAGMA integrity_check") == "ok");
 }
