@@ -446,9 +446,29 @@ std::vector<Variant> grid_candidates(const FamilyGrid& grid, const Variant& base
 
 }  // namespace
 
+std::optional<Variant> legal_family_default(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                                            MatmulFamily family) {
+  try {
+    Variant v = default_variant(spec, batch_bucket, arch, sm_count, family);
+    if (variant_violation(spec, batch_bucket, arch, v)) return std::nullopt;
+    return v;
+  } catch (const Error& error) {
+    if (error.status() != Status::unsupported_shape) throw;
+    return std::nullopt;
+  }
+}
+
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   std::vector<Variant> variants = {default_variant(spec, batch_bucket, arch, sm_count)};
   for (const FamilyGrid& grid : kGrids) {
+    // A family that cannot serve the spec at all (beyond family 1 for a group) adds nothing; its
+    // grid's base is its default even where that default breaks a limit its neighbours keep.
+    try {
+      default_variant(spec, batch_bucket, arch, sm_count, grid.family);
+    } catch (const Error& error) {
+      if (error.status() != Status::unsupported_shape) throw;
+      continue;
+    }
     for (const Variant& v : grid_candidates(grid, default_variant(spec, batch_bucket, arch, sm_count, grid.family))) {
       const bool known = std::ranges::find(variants, v) != variants.end();
       if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);

@@ -37,6 +37,11 @@ enum class MatmulFamily { automatic, fused, direct, staged };
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
                         MatmulFamily family = MatmulFamily::automatic);
 
+// The default of `family` where it is legal for the spec, else nothing (the tuner's walk starts
+// from each family's).
+std::optional<Variant> legal_family_default(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                                            MatmulFamily family);
+
 // `parts` (parse_variant's text) over the default variant, or over the default of the kernel
 // family the parts name with family=1, 2 or 3. Not checked for legality.
 Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,

@@ -44,6 +44,7 @@
 #include "tools/fp8_e4m3.hpp"
 #include "tools/tool_main.hpp"
 #include "tuner/gpu_timer.hpp"
+#include "tuner/input_groups.hpp"
 #include "tuner/model_config.hpp"
 
 namespace glqjit {
@@ -122,18 +123,6 @@ struct ShapeWork {
   std::string label() const { return shape_label(shape, linear_names(), grouped()); }
 };
 
-// The linears of a decoder layer that read the same input, by role: with --model each group is
-// also timed as one LinearGroup (one kernel launch at batch 1, as a serving stack that fuses
-// them would run it).
-const std::vector<std::vector<std::string>> kLayerGroups = {{"q_proj", "k_proj", "v_proj"}, {"gate_proj", "up_proj"}};
-
-const std::vector<std::string>* layer_group_of(const std::string& role) {
-  for (const std::vector<std::string>& group : kLayerGroups) {
-    if (std::find(group.begin(), group.end(), role) != group.end()) return &group;
-  }
-  return nullptr;
-}
-
 // One part of a decoder layer as it is timed: a linear alone, or a group's linears; a group's
 // shape is the merged one.
 Shape part_shape(const std::vector<ModelLinear>& part) {
@@ -158,27 +147,11 @@ std::string part_name(const std::vector<ModelLinear>& part) {
 // the grouped row sums its parts (q+k+v, o, gate+up, down) instead.
 struct DecoderLayer {
   std::vector<ModelLinear> linears;
-  // In layer order: each of kLayerGroups as one part (its linears in layer order), every other
-  // linear alone.
+  // group_by_input's parts: q+k+v and gate+up each as one, every other linear alone.
   std::vector<std::vector<ModelLinear>> grouped_parts;
   std::vector<int> bpws;
   std::vector<std::string> notes;  // why a bpw the run measures has no decoder-layer row
 
-  static std::vector<std::vector<ModelLinear>> group(const std::vector<ModelLinear>& linears) {
-    std::vector<std::vector<ModelLinear>> parts;
-    for (const ModelLinear& linear : linears) {
-      const std::vector<std::string>* group = layer_group_of(linear.name);
-      auto part = std::find_if(parts.begin(), parts.end(), [&](const std::vector<ModelLinear>& other) {
-        return group != nullptr && layer_group_of(other.front().name) == group;
-      });
-      if (part == parts.end()) {
-        parts.push_back({linear});
-      } else {
-        part->push_back(linear);
-      }
-    }
-    return parts;
-  }
   bool has_groups() const { return grouped_parts.size() < linears.size(); }
   std::vector<std::vector<ModelLinear>> parts(bool grouped) const {
     if (grouped) return grouped_parts;
@@ -271,7 +244,7 @@ Workload model_workload(const Options& options) {
   };
   DecoderLayer layer;
   layer.linears = config.layer_linears;
-  layer.grouped_parts = DecoderLayer::group(config.layer_linears);
+  layer.grouped_parts = group_by_input(config.layer_linears);
   const size_t linear_shapes = workload.shapes.size();
   std::string group_names;
   for (const std::vector<ModelLinear>& part : layer.grouped_parts) {

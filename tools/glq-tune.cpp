@@ -1,17 +1,20 @@
 // glq-tune: the offline sweep a deployer runs once per GPU model. For every quantized linear a
-// model needs, at every batch bucket, it builds the legal variants (NVRTC, in parallel), checks
+// model needs, at every batch bucket, and for its groups of linears that read one input (q+k+v,
+// gate+up) at the buckets they run as one kernel, it builds the legal variants (NVRTC, in parallel), checks
 // each against the fp64 reference, times the correct ones under BENCHMARK.md's protocol, and
 // keeps the winners and their cubins in the kernel store that plan() reads. Without a GPU,
 // --compile-only fills a store with the default kernels for a named card.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -26,8 +29,10 @@
 #include "support/log.hpp"
 #include "tools/tool_main.hpp"
 #include "tuner/checkpoint.hpp"
+#include "tuner/device_layer.hpp"
 #include "tuner/gpu_timer.hpp"
 #include "tuner/gpus.hpp"
+#include "tuner/input_groups.hpp"
 #include "tuner/model_config.hpp"
 #include "tuner/reference_gate.hpp"
 #include "tuner/tune.hpp"
@@ -59,7 +64,9 @@ struct Options {
   int sm_count = 0;
 };
 
-// One linear the model needs, as the tuner keys it, and the model's names for it.
+// One linear the model needs, or a group of its linears that read the same input (run as one
+// kernel at small batches: runtime/linear_group.hpp), as the tuner keys it, and the model's names
+// for it.
 struct Target {
   LinearSpec spec;
   std::vector<std::string> names;
@@ -77,31 +84,83 @@ std::vector<Target> targets_of(const Options& options) {
     linears.push_back({shape->name(), shape->in, shape->out, 0, false, 1});
   }
   const DType dtype = parse_dtype(options.dtype);
-  std::vector<Target> targets;
-  auto add = [&](const ModelLinear& linear, int bpw) {
+  auto spec_of = [&](const ModelLinear& linear, int bpw) {
     const LinearSpec spec{linear.in_features, linear.out_features, bpw, dtype, linear.has_bias,
                           model.legacy_single_block};
     spec.geometry();  // a shape glqjit cannot serve: say so before any work
     spec.recipe();
+    return spec;
+  };
+  std::vector<Target> targets;
+  auto add = [&](const LinearSpec& spec, const std::string& name) {
     for (Target& target : targets) {
       if (target.spec.canonical() == spec.canonical()) {
-        target.names.push_back(linear.name);
+        target.names.push_back(name);
         return;
       }
     }
-    targets.push_back({spec, {linear.name}});
+    targets.push_back({spec, {name}});
   };
+  auto bpws_of = [&](int bpw) { return bpw != 0 ? std::vector<int>{bpw} : options.bpw; };
   for (const ModelLinear& linear : linears) {
-    if (linear.bpw != 0) {
-      add(linear, linear.bpw);
-    } else {
-      for (int bpw : options.bpw) add(linear, bpw);
+    for (int bpw : bpws_of(linear.bpw)) add(spec_of(linear, bpw), linear.name);
+  }
+  // q+k+v and gate+up where they share bpw and bias, as a serving stack's LinearGroup holds them.
+  for (const std::vector<ModelLinear>& part : group_by_input(linears)) {
+    if (!is_whole_group(part)) continue;
+    const ModelLinear& first = part.front();
+    const bool alike = std::all_of(part.begin(), part.end(), [&](const ModelLinear& linear) {
+      return linear.bpw == first.bpw && linear.has_bias == first.has_bias;
+    });
+    if (!alike) continue;
+    std::string name = first.name;
+    for (size_t k = 1; k < part.size(); ++k) name += "+" + linear_role(part[k].name);
+    for (int bpw : bpws_of(first.bpw)) {
+      std::vector<LinearSpec> shards;
+      for (const ModelLinear& linear : part) shards.push_back(spec_of(linear, bpw));
+      add(group_of(shards), name);
     }
   }
   if (targets.empty()) {
     throw Error(Status::invalid_argument, "nothing to tune: the model has no quantized linears (check layer_bpw)");
   }
   return targets;
+}
+
+// A target and the buckets it is tuned at.
+struct TargetWork {
+  const Target* target;
+  std::vector<int> buckets;
+};
+
+// Every bucket for a linear; for a group, those its one kernel serves by default (beyond them its
+// linears run one at a time, each tuned as its own key), none where the group cannot run as one
+// kernel on this card (said on a line of its own).
+std::vector<TargetWork> work_of(const std::vector<Target>& targets, const std::vector<int>& buckets, const Arch& arch,
+                                int sm_count, const std::function<void(const std::string&)>& say) {
+  std::vector<TargetWork> work;
+  for (const Target& target : targets) {
+    std::vector<int> served = buckets;
+    if (target.spec.is_group()) {
+      std::erase_if(served, [](int bucket) { return bucket > kFusedUpToBucket; });
+      try {
+        if (!served.empty()) default_variant(target.spec, served.front(), arch, sm_count);
+      } catch (const Error& error) {
+        if (error.status() != Status::unsupported_shape) throw;
+        say(fmt::format("{} ({}): not tuned as a group, its linears run one at a time on {} ({})",
+                        target.names.front(), target.spec.canonical(), arch.name(), error.what()));
+        served.clear();
+      }
+    }
+    if (!served.empty()) work.push_back({&target, served});
+  }
+  return work;
+}
+
+int key_count(const std::vector<TargetWork>& work) {
+  int keys = 0;
+  for (const TargetWork& w : work) keys += int(w.buckets.size());
+  return keys;
 }
 
 std::vector<int> buckets_of(const std::vector<int>& batches) {
@@ -283,27 +342,28 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
   settings.sm_count = device.sm_count;
   settings.strategy = parse_strategy(options.strategy);
   if (options.max_candidates > 0) settings.max_measured = options.max_candidates;
-  const int keys = int(targets.size() * buckets.size());
+  std::vector<std::string> notes;
+  const std::vector<TargetWork> work =
+      work_of(targets, buckets, device.arch, device.sm_count, [&](const std::string& note) { notes.push_back(note); });
+  const int keys = key_count(work);
   Progress progress(keys);
-  progress.line(fmt::format("glq-tune: {} linear spec(s) x {} batch bucket(s) = {} keys on {} ({}), store {}",
-                            targets.size(), buckets.size(), keys, device.name, device.arch.name(), store->path()));
+  progress.line(fmt::format("glq-tune: {} linear spec(s) and groups, {} keys on {} ({}), store {}", work.size(), keys,
+                            device.name, device.arch.name(), store->path()));
+  for (const std::string& note : notes) progress.line(note);
   const auto budget_end = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               std::chrono::duration<double>(options.budget_minutes * 60));
   std::vector<ReportRow> rows;
   std::random_device seeds;
   int key_index = 0;
-  for (const Target& target : targets) {
+  for (const TargetWork& target_work : work) {
+    const Target& target = *target_work.target;
     const uint64_t layer_seed = (uint64_t(seeds()) << 32) | seeds();
     LazyTimer timer([&]() -> std::unique_ptr<Timer> {
-      const QuantizedLayer layer = random_layer(target.spec.in_features, target.spec.out_features, target.spec.bpw,
-                                                layer_seed,
-                                                RandomLayerOptions{target.spec.has_bias, target.spec.legacy_single_block,
-                                                                   DType::bf16});
-      return std::make_unique<LayerTimer>(context, target.spec, layer, buckets.back(),
-                                          LayerTimerOptions{kTuningRounds, kTuningReplays});
+      return std::make_unique<LayerTimer>(context, target.spec, random_layers(target.spec, layer_seed),
+                                          target_work.buckets.back(), LayerTimerOptions{kTuningRounds, kTuningReplays});
     });
-    for (int bucket : buckets) {
+    for (int bucket : target_work.buckets) {
       if (options.budget_minutes > 0) {
         // The budget left, shared evenly among the keys left.
         const auto left = budget_end - std::chrono::steady_clock::now();
@@ -368,12 +428,15 @@ void compile_only(const Options& options, const std::vector<Target>& targets, co
     throw Error(Status::cache_error, "--compile-only needs a writable kernel store; pass --cache PATH");
   }
   Progress progress(1);
-  progress.line(fmt::format("glq-tune --compile-only: {} linear spec(s) x {} batch bucket(s) for {} with {} SMs into {}",
-                            targets.size(), buckets.size(), arch.name(), sm_count, store->path()));
+  const std::vector<TargetWork> work =
+      work_of(targets, buckets, arch, sm_count, [&](const std::string& note) { progress.line(note); });
+  progress.line(fmt::format("glq-tune --compile-only: {} linear spec(s) and groups, {} keys for {} with {} SMs into {}",
+                            work.size(), key_count(work), arch.name(), sm_count, store->path()));
   std::vector<GeneratedKernel> generated;
-  for (const Target& target : targets) {
-    for (int bucket : buckets) {
-      generated.push_back(generate_kernel(target.spec, default_variant(target.spec, bucket, arch, sm_count), bucket, arch));
+  for (const TargetWork& target_work : work) {
+    const LinearSpec& spec = target_work.target->spec;
+    for (int bucket : target_work.buckets) {
+      generated.push_back(generate_kernel(spec, default_variant(spec, bucket, arch, sm_count), bucket, arch));
     }
   }
   // One parallel compile of every miss.
@@ -440,7 +503,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.add_option("--model", options.model,
                  "a Hugging Face config.json (Llama, Mistral, Qwen2/3, SmolLM3, Gemma): the seven linears of a decoder "
-                 "layer, with quantization_config.layer_bpw's bpw where present")
+                 "layer, with quantization_config.layer_bpw's bpw where present, and q+k+v and gate+up as groups "
+                 "(at batch 1, where a group is one kernel)")
       ->check(CLI::ExistingFile);
   app.add_option("--shape", options.shapes, "OUTxIN shapes to tune (comma-separated), e.g. 4096x4096")
       ->delimiter(',')

@@ -4,6 +4,20 @@
 
 namespace glqjit {
 
+std::vector<QuantizedLayer> random_layers(const LinearSpec& spec, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  RandomLayerOptions options;
+  options.with_bias = spec.has_bias;
+  options.legacy_single_block = spec.legacy_single_block;
+  options.bias_dtype = DType::bf16;
+  std::vector<QuantizedLayer> layers;
+  for (int k = 0; k < spec.shard_count(); ++k) {
+    const LinearSpec linear = spec.shard(k);
+    layers.push_back(random_layer(linear.in_features, linear.out_features, linear.bpw, rng(), options));
+  }
+  return layers;
+}
+
 UploadedLayer upload_layer(CUcontext context, const QuantizedLayer& layer, DType dtype) {
   UploadedLayer uploaded;
   for (size_t s = 0; s < layer.stages.size(); ++s) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "codegen/spec.hpp"
 #include "format/dtype.hpp"
 #include "format/layer.hpp"
 #include "runtime/device_objects.hpp"
@@ -18,6 +19,10 @@ struct UploadedLayer {
   std::vector<DeviceBuffer> vectors;  // SU, SV, bias
   DeviceWeights weights;
 };
+
+// One random layer per linear of `spec` (a group's shards, or the one linear), bias and legacy
+// block as the spec says, biases drawn in bf16 (values in range are exact in fp16 too).
+std::vector<QuantizedLayer> random_layers(const LinearSpec& spec, uint64_t seed);
 
 // The checkpoint tensors of `layer` (the bias in `dtype`) and its scalars.
 UploadedLayer upload_layer(CUcontext context, const QuantizedLayer& layer, DType dtype);

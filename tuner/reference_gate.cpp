@@ -39,12 +39,11 @@ void check_context_alive(const Error& error) {
 ReferenceCase::ReferenceCase(Context& context, const LinearSpec& spec, const std::vector<int>& batches, uint64_t seed)
     : context_(context), spec_(spec) {
   std::mt19937_64 rng(seed);
-  RandomLayerOptions layer_options;
-  layer_options.with_bias = spec.has_bias;
-  layer_options.legacy_single_block = spec.legacy_single_block;
-  layer_options.bias_dtype = DType::bf16;  // bf16 values in range are exact in fp16 too
-  layer_ = random_layer(spec.in_features, spec.out_features, spec.bpw, rng(), layer_options);
-  uploaded_ = upload_layer(context.cu(), layer_, spec.dtype);
+  layers_ = random_layers(spec, rng());
+  for (const QuantizedLayer& layer : layers_) {
+    uploaded_.push_back(upload_layer(context.cu(), layer, spec.dtype));
+    weights_.push_back(uploaded_.back().weights);
+  }
   std::vector<double> gathered_x;
   for (int batch : batches) {
     Batch b;
@@ -58,12 +57,18 @@ ReferenceCase::ReferenceCase(Context& context, const LinearSpec& spec, const std
     batches_.push_back(std::move(b));
   }
   const int total_rows = int(gathered_x.size() / spec.in_features);
-  const std::vector<double> reference = reference_forward_fp64(layer_, gathered_x, total_rows);
-  size_t first = 0;
+  std::vector<std::vector<double>> references;  // per linear: [total_rows][its out_features]
+  for (const QuantizedLayer& layer : layers_) references.push_back(reference_forward_fp64(layer, gathered_x, total_rows));
+  int first_row = 0;
   for (Batch& b : batches_) {
-    const size_t count = b.rows.size() * spec.out_features;
-    b.reference.assign(reference.begin() + first, reference.begin() + first + count);
-    first += count;
+    for (size_t r = 0; r < b.rows.size(); ++r) {
+      for (size_t k = 0; k < layers_.size(); ++k) {
+        const size_t out = size_t(layers_[k].geometry.out_features);
+        const auto row = references[k].begin() + (first_row + r) * out;
+        b.reference.insert(b.reference.end(), row, row + out);
+      }
+    }
+    first_row += int(b.rows.size());
   }
 }
 

@@ -24,13 +24,14 @@ struct BatchCheck {
 
 class ReferenceCase {
  public:
-  // A random layer of `spec` (bias and legacy block as the spec says) from `seed`, uploaded;
-  // activations for each batch; the reference of every row of small cases, else of the first,
-  // the last and six random rows of each batch.
+  // A random layer of `spec` (bias and legacy block as the spec says; one per linear of a group
+  // spec) from `seed`, uploaded; activations for each batch; the reference of every row of small
+  // cases, else of the first, the last and six random rows of each batch (a group's row: its
+  // linears' references side by side).
   ReferenceCase(Context& context, const LinearSpec& spec, const std::vector<int>& batches, uint64_t seed);
 
-  const QuantizedLayer& layer() const { return layer_; }
-  const DeviceWeights& weights() const { return uploaded_.weights; }
+  const QuantizedLayer& layer() const { return layers_.front(); }  // a single linear's
+  const std::vector<DeviceWeights>& weights() const { return weights_; }  // one per linear
 
   // One forward of `linear` per batch, on the legacy stream, into outputs poisoned first. A
   // failed forward throws Error; one that left the context unusable throws ContextLost.
@@ -45,8 +46,9 @@ class ReferenceCase {
   };
   Context& context_;
   LinearSpec spec_;
-  QuantizedLayer layer_;
-  UploadedLayer uploaded_;
+  std::vector<QuantizedLayer> layers_;
+  std::vector<UploadedLayer> uploaded_;
+  std::vector<DeviceWeights> weights_;
   std::vector<Batch> batches_;
 };
 

@@ -17,8 +17,9 @@ namespace {
 std::vector<Variant> family_defaults(const TuneKey& key, const TuneSettings& settings) {
   std::vector<Variant> seeds;
   for (MatmulFamily family : {MatmulFamily::fused, MatmulFamily::direct, MatmulFamily::staged}) {
-    const Variant v = default_variant(key.spec, key.batch_bucket, settings.arch, settings.sm_count, family);
-    if (!variant_violation(key.spec, key.batch_bucket, settings.arch, v)) seeds.push_back(v);
+    if (auto v = legal_family_default(key.spec, key.batch_bucket, settings.arch, settings.sm_count, family)) {
+      seeds.push_back(*v);
+    }
   }
   return seeds;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "test_helpers.hpp"
+#include "tuner/input_groups.hpp"
 #include "tuner/model_config.hpp"
 
 using namespace glqjit;
@@ -409,4 +410,30 @@ TEST_CASE("config errors: a file far too large for a config", "[models][errors]"
     out << "\"}";
   }
   GLQ_REQUIRE_ERROR(read_model_config(path), Status::invalid_argument, path, "bytes");
+}
+
+TEST_CASE("linears that read one input are grouped per layer, each role once", "[models][groups]") {
+  auto linear = [](const std::string& name) { return ModelLinear{name, 4096, 1024, 2, false, 1}; };
+  // Two layers of a checkpoint, layer 1 listed before layer 0's v, and a repeated k of layer 0.
+  const std::vector<ModelLinear> linears = {
+      linear("model.layers.0.self_attn.q_proj"), linear("model.layers.0.self_attn.k_proj"),
+      linear("model.layers.1.self_attn.q_proj"), linear("model.layers.0.self_attn.v_proj"),
+      linear("model.layers.0.self_attn.k_proj"), linear("model.layers.0.self_attn.o_proj"),
+      linear("model.layers.0.mlp.gate_proj"),    linear("model.layers.0.mlp.up_proj")};
+  const std::vector<std::vector<ModelLinear>> parts = group_by_input(linears);
+  std::vector<std::vector<std::string>> names;
+  for (const std::vector<ModelLinear>& part : parts) {
+    names.emplace_back();
+    for (const ModelLinear& l : part) names.back().push_back(linear_role(l.name));
+  }
+  const std::vector<std::vector<std::string>> expected = {
+      {"q_proj", "k_proj", "v_proj"}, {"q_proj"}, {"k_proj"}, {"o_proj"}, {"gate_proj", "up_proj"}};
+  CHECK(names == expected);
+  CHECK(is_whole_group(parts[0]));
+  CHECK_FALSE(is_whole_group(parts[1]));
+  CHECK_FALSE(is_whole_group(parts[3]));
+  CHECK(is_whole_group(parts[4]));
+  // A config's linears are bare roles: one layer.
+  const ModelShapes llama = read_model_config(kModels + "/llama-3-8b.json");
+  CHECK(group_by_input(llama.linears).size() == 4);
 }

@@ -327,4 +327,22 @@ TEST_CASE("measurements survive the store's JSON whole", "[tuner]") {
   CHECK_THROWS_WITH(parse_status("fast"), Catch::Contains("none of ok"));
 }
 
+TEST_CASE("a group's walk starts only from the families that can serve a group", "[tuner][group]") {
+  const TuneKey group{group_of({{4096, 4096, 2, DType::f16, false, false},
+                                {4096, 1024, 2, DType::f16, false, false},
+                                {4096, 1024, 2, DType::f16, false, false}}),
+                      1};
+  std::map<std::string, double> times;
+  double us = 10;
+  for (const Variant& v : legal_variants(group.spec, 1, kArch, kSmCount)) times[v.canonical()] = us += 0.5;
+  REQUIRE(times.size() > 1);
+  SimulatedTimer timer(times, 0.001, 7);
+  FakeBuilder builder;
+  FakeGate gate;
+  const TuneOutcome outcome = tune_key(group, settings(StrategyKind::walk), builder, gate, timer, nullptr);
+  REQUIRE(outcome.choice.winner);
+  CHECK(outcome.default_measurement);
+  for (const Measurement& m : outcome.measured) CHECK(m.variant.family == 1);
+}
+
 }  // namespace glqjit
