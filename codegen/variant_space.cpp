@@ -444,32 +444,35 @@ std::vector<Variant> grid_candidates(const FamilyGrid& grid, const Variant& base
   return candidates;
 }
 
-}  // namespace
-
-std::optional<Variant> legal_family_default(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
-                                            MatmulFamily family) {
+// A family's default, legal or not, or nothing where the family cannot serve the spec at all
+// (beyond family 1 for a group).
+std::optional<Variant> family_default(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                                      MatmulFamily family) {
   try {
-    Variant v = default_variant(spec, batch_bucket, arch, sm_count, family);
-    if (variant_violation(spec, batch_bucket, arch, v)) return std::nullopt;
-    return v;
+    return default_variant(spec, batch_bucket, arch, sm_count, family);
   } catch (const Error& error) {
     if (error.status() != Status::unsupported_shape) throw;
     return std::nullopt;
   }
 }
 
+}  // namespace
+
+std::optional<Variant> legal_family_default(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
+                                            MatmulFamily family) {
+  std::optional<Variant> v = family_default(spec, batch_bucket, arch, sm_count, family);
+  if (v && variant_violation(spec, batch_bucket, arch, *v)) return std::nullopt;
+  return v;
+}
+
 std::vector<Variant> legal_variants(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   std::vector<Variant> variants = {default_variant(spec, batch_bucket, arch, sm_count)};
   for (const FamilyGrid& grid : kGrids) {
-    // A family that cannot serve the spec at all (beyond family 1 for a group) adds nothing; its
-    // grid's base is its default even where that default breaks a limit its neighbours keep.
-    try {
-      default_variant(spec, batch_bucket, arch, sm_count, grid.family);
-    } catch (const Error& error) {
-      if (error.status() != Status::unsupported_shape) throw;
-      continue;
-    }
-    for (const Variant& v : grid_candidates(grid, default_variant(spec, batch_bucket, arch, sm_count, grid.family))) {
+    // A grid's base is its family's default even where that default breaks a limit its
+    // neighbours keep.
+    const std::optional<Variant> base = family_default(spec, batch_bucket, arch, sm_count, grid.family);
+    if (!base) continue;
+    for (const Variant& v : grid_candidates(grid, *base)) {
       const bool known = std::ranges::find(variants, v) != variants.end();
       if (!known && !variant_violation(spec, batch_bucket, arch, v)) variants.push_back(v);
     }

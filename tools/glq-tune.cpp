@@ -64,8 +64,8 @@ struct Options {
   int sm_count = 0;
 };
 
-// One linear the model needs, or a group of its linears that read the same input (run as one
-// kernel at small batches: runtime/linear_group.hpp), as the tuner keys it, and the model's names
+// One linear the model needs, or a group of its linears that read the same input (one kernel at
+// batch 1: runtime/linear_group.hpp), as the tuner keys it, and the model's names
 // for it.
 struct Target {
   LinearSpec spec;
