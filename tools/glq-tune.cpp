@@ -34,6 +34,7 @@
 #include "tuner/gpus.hpp"
 #include "tuner/input_groups.hpp"
 #include "tuner/model_config.hpp"
+#include "tuner/prefetch.hpp"
 #include "tuner/reference_gate.hpp"
 #include "tuner/tune.hpp"
 
@@ -276,7 +277,8 @@ Json report_json(const std::vector<ReportRow>& rows, const std::string& device, 
                   {"measured_now", o.measured_now},
                   {"from_store", o.from_store},
                   {"default_variant", o.default_variant.canonical()},
-                  {"why", o.choice.why}};
+                  {"why", o.choice.why},
+                  {"seconds", {{"build", o.seconds.build}, {"gate", o.seconds.gate}, {"time", o.seconds.time}}}};
     entry["default_us"] = o.default_measurement ? Json(o.default_measurement->median_us) : Json(nullptr);
     entry["winner"] = o.choice.winner ? Json(o.choice.winner->variant.canonical()) : Json(nullptr);
     entry["winner_us"] = o.choice.winner ? Json(o.choice.winner->median_us) : Json(nullptr);
@@ -353,6 +355,14 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
   const auto budget_end = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               std::chrono::duration<double>(options.budget_minutes * 60));
+  std::vector<PrefetchJob> ahead;
+  for (const TargetWork& target_work : work) {
+    for (int bucket : target_work.buckets) {
+      const TuneKey key{target_work.target->spec, bucket};
+      ahead.push_back({key.spec, bucket, first_candidates(key, settings)});
+    }
+  }
+  const KernelPrefetcher prefetcher(*store, device.arch, std::move(ahead));
   std::vector<ReportRow> rows;
   std::random_device seeds;
   int key_index = 0;
@@ -398,7 +408,15 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
       rows.push_back({target, bucket, std::move(outcome)});
     }
   }
-  progress.line(fmt::format("glq-tune: {} keys in {}", keys, format_duration(progress.elapsed_s())));
+  PhaseSeconds total;
+  for (const ReportRow& row : rows) {
+    total.build += row.outcome.seconds.build;
+    total.gate += row.outcome.seconds.gate;
+    total.time += row.outcome.seconds.time;
+  }
+  progress.line(fmt::format("glq-tune: {} keys in {} (building {}, checking {}, timing {})", keys,
+                            format_duration(progress.elapsed_s()), format_duration(total.build),
+                            format_duration(total.gate), format_duration(total.time)));
   print_table(rows);
   write_json_file(options.json, report_json(rows, device.signature(), store->path(), progress.elapsed_s()));
 }

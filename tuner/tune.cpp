@@ -24,6 +24,13 @@ std::vector<Variant> family_defaults(const TuneKey& key, const TuneSettings& set
   return seeds;
 }
 
+std::unique_ptr<Strategy> make_strategy(const TuneKey& key, const TuneSettings& settings,
+                                        std::vector<Variant> candidates) {
+  return settings.strategy == StrategyKind::exhaustive
+             ? exhaustive_strategy(std::move(candidates))
+             : neighbourhood_walk(std::move(candidates), family_defaults(key, settings));
+}
+
 // The measurements an earlier run stored for this key, by canonical variant text, with the
 // kernel digest they were made with.
 std::map<std::string, Measurement> stored_measurements(Store* store, const TuneKey& key,
@@ -56,8 +63,13 @@ void keep(Store* store, const TuneKey& key, const TuneSettings& settings, const 
   store->put_measurement(record);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Gate, then time, one built candidate.
-Measurement measure(const Variant& variant, const BuildResult& built, const TuneKey& key, Gate& gate, Timer& timer) {
+Measurement measure(const Variant& variant, const BuildResult& built, const TuneKey& key, Gate& gate, Timer& timer,
+                    PhaseSeconds& seconds) {
   Measurement m;
   m.variant = variant;
   m.kernel_digest = built.kernel_digest;
@@ -65,13 +77,16 @@ Measurement measure(const Variant& variant, const BuildResult& built, const Tune
   m.status = built.status;
   m.reason = built.reason;
   if (!m.ok()) return m;
+  auto start = std::chrono::steady_clock::now();
   const GateResult gated = gate.check(variant);
+  seconds.gate += seconds_since(start);
   m.gate_error = gated.worst_error;
   if (gated.status != MeasurementStatus::ok) {
     m.status = gated.status;
     m.reason = gated.reason;
     return m;
   }
+  start = std::chrono::steady_clock::now();
   try {
     m.samples_us = timer.time_us(variant, key.batch_bucket);
     summarize_samples(m);
@@ -81,6 +96,7 @@ Measurement measure(const Variant& variant, const BuildResult& built, const Tune
     m.status = MeasurementStatus::launch_failed;
     m.reason = error.what();
   }
+  seconds.time += seconds_since(start);
   return m;
 }
 
@@ -93,9 +109,7 @@ TuneOutcome tune_key(const TuneKey& key, const TuneSettings& settings, Builder& 
   outcome.default_variant = candidates.front();
   outcome.legal_candidates = int(candidates.size());
   const std::map<std::string, Measurement> stored = stored_measurements(store, key, settings);
-  std::unique_ptr<Strategy> strategy = settings.strategy == StrategyKind::exhaustive
-                                           ? exhaustive_strategy(candidates)
-                                           : neighbourhood_walk(candidates, family_defaults(key, settings));
+  std::unique_ptr<Strategy> strategy = make_strategy(key, settings, candidates);
   int asked = 0;
   auto out_of_budget = [&] {
     return outcome.measured_now >= settings.max_measured ||
@@ -125,12 +139,14 @@ TuneOutcome tune_key(const TuneKey& key, const TuneSettings& settings, Builder& 
     } else if (outcome.measured_now + int(to_build.size()) > settings.max_measured) {
       to_build.resize(std::max(1, settings.max_measured - outcome.measured_now));
     }
+    const auto build_start = std::chrono::steady_clock::now();
     const std::vector<BuildResult> built = builder.build(to_build);
+    outcome.seconds.build += seconds_since(build_start);
     for (size_t i = 0; i < to_build.size(); ++i) {
       if (i > 0 && out_of_budget()) break;
       Measurement m;
       try {
-        m = measure(to_build[i], built[i], key, gate, timer);
+        m = measure(to_build[i], built[i], key, gate, timer, outcome.seconds);
       } catch (const ContextLost& lost) {
         m.variant = to_build[i];
         m.kernel_digest = built[i].kernel_digest;
@@ -162,6 +178,13 @@ TuneOutcome tune_key(const TuneKey& key, const TuneSettings& settings, Builder& 
     store->put_tuning(record);
   }
   return outcome;
+}
+
+std::vector<Variant> first_candidates(const TuneKey& key, const TuneSettings& settings) {
+  std::vector<Variant> first =
+      make_strategy(key, settings, legal_variants(key.spec, key.batch_bucket, settings.arch, settings.sm_count))->ask();
+  if (int(first.size()) > settings.max_measured) first.resize(std::max(1, settings.max_measured));
+  return first;
 }
 
 std::string tuning_details_json(const TuneOutcome& outcome, const TuneSettings& settings) {

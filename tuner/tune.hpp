@@ -45,6 +45,14 @@ struct TuneStep {
   int asked;        // candidates the strategy has asked for so far
 };
 
+// Where a key's wall time went: compiling (or loading from the store), checking against the
+// reference (its fp64 reference included, made on first use) and timing (its copies included).
+struct PhaseSeconds {
+  double build = 0;
+  double gate = 0;
+  double time = 0;
+};
+
 struct TuneOutcome {
   Variant default_variant;
   std::optional<Measurement> default_measurement;  // when it measured ok
@@ -53,6 +61,7 @@ struct TuneOutcome {
   int measured_now = 0;               // built, gated and timed in this run
   int from_store = 0;
   int legal_candidates = 0;
+  PhaseSeconds seconds;
 };
 
 // Also writes the tuning record when a winner exists and `store` is writable. `batch` for the
@@ -60,6 +69,10 @@ struct TuneOutcome {
 // run (the store failing, the CUDA context lost); a candidate's failure is its measurement.
 TuneOutcome tune_key(const TuneKey& key, const TuneSettings& settings, Builder& builder, Gate& gate, Timer& timer,
                      Store* store, const std::function<void(const TuneStep&)>& on_step = {});
+
+// What tune_key builds first for the key: the strategy's first ask, as far as max_measured
+// allows (the deadline is not known ahead). What a KernelPrefetcher compiles ahead.
+std::vector<Variant> first_candidates(const TuneKey& key, const TuneSettings& settings);
 
 // The tuning record's details: the winner, why, the default's time, and how many candidates.
 std::string tuning_details_json(const TuneOutcome& outcome, const TuneSettings& settings);

@@ -12,7 +12,9 @@
 #include "codegen/variant_space.hpp"
 #include "glqjit/error.hpp"
 #include "temp_dir.hpp"
+#include "runtime/kernel_binary.hpp"
 #include "tuner/context_lost.hpp"
+#include "tuner/prefetch.hpp"
 #include "tuner/tune.hpp"
 
 namespace glqjit {
@@ -58,8 +60,10 @@ class FakeBuilder final : public Builder {
  public:
   std::set<std::string> fails_to_compile, spills;
   int built = 0;
+  std::vector<std::vector<Variant>> batches;  // what each build call was given
   std::string kernel_digest(const Variant& variant) override { return "digest of " + variant.canonical(); }
   std::vector<BuildResult> build(const std::vector<Variant>& variants) override {
+    batches.push_back(variants);
     std::vector<BuildResult> results;
     for (const Variant& v : variants) {
       ++built;
@@ -150,10 +154,12 @@ TEST_CASE("both strategies find a planted optimum and record it", "[tuner]") {
   }
 }
 
-TEST_CASE("a budget of candidates is kept, and the default is always measured", "[tuner]") {
+TEST_CASE("a budget of candidates is kept, the default is always measured, and the first build is what is "
+          "compiled ahead",
+          "[tuner][prefetch]") {
   std::mt19937_64 rng(std::random_device{}());
   const Variant optimum = two_steps_away(rng);
-  for (int budget : {1, 3, 7}) {
+  for (int budget : {1, 3, 7, 1 << 30}) {
     for (StrategyKind strategy : {StrategyKind::exhaustive, StrategyKind::walk}) {
       SimulatedTimer timer(valley(optimum, rng()), 0.001, rng());
       FakeBuilder builder;
@@ -165,6 +171,8 @@ TEST_CASE("a budget of candidates is kept, and the default is always measured", 
       CHECK(builder.built <= budget);
       CHECK(timer.calls() <= budget);
       CHECK(outcome.default_measurement);
+      REQUIRE(!builder.batches.empty());
+      CHECK(builder.batches.front() == first_candidates(kKey, s));
     }
   }
   // A deadline already past: only the default.
@@ -177,6 +185,22 @@ TEST_CASE("a budget of candidates is kept, and the default is always measured", 
   CHECK(outcome.measured_now == 1);
   REQUIRE(outcome.choice.winner);
   CHECK(outcome.choice.winner->variant == candidates().front());
+}
+
+TEST_CASE("the prefetcher compiles a key's first candidates into the store", "[tuner][prefetch]") {
+  test::TempDir dir;
+  Store store(StoreOptions{dir.file("s.db"), false});
+  const TuneKey key{{1024, 1024, 2, DType::f16, false, false}, 1};
+  TuneSettings s = settings(StrategyKind::walk);
+  s.max_measured = 2;
+  const std::vector<Variant> first = first_candidates(key, s);
+  REQUIRE(first.size() == 2);
+  KernelPrefetcher prefetcher(store, kArch, {{key.spec, key.batch_bucket, first}});
+  prefetcher.wait();
+  for (const Variant& v : first) {
+    INFO(v.canonical());
+    CHECK(store.find_kernel(make_kernel_key(generate_kernel(key.spec, v, key.batch_bucket, kArch)).digest()));
+  }
 }
 
 TEST_CASE("ties go the same way every time, and noise does not displace the default", "[tuner]") {
