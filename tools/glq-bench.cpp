@@ -360,15 +360,6 @@ std::string source_commit() {
   return dirty.empty() ? commit : commit + "+dirty";
 }
 
-// Fails early (before minutes of measuring) when an output file cannot be written.
-void check_writable(const std::string& path, const char* option) {
-  if (path.empty()) return;
-  std::ofstream file(path, std::ios::app);
-  if (!file)
-    throw Error(Status::invalid_argument, fmt::format("{} {}: cannot open the file for writing", option, path));
-}
-
-
 // Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
 bool finite_f16(const DeviceBuffer& y, size_t count) {
   count = std::min(count, kFiniteCheckValues);
@@ -1175,8 +1166,8 @@ void run(const Options& options) {
     throw Error(Status::invalid_argument,
                 "nothing to measure: --shapes, --bpw and --batch need at least one value each");
   }
-  check_writable(options.json, "--json");
-  check_writable(options.csv, "--csv");
+  check_output_writable(options.json, "--json");
+  check_output_writable(options.csv, "--csv");
   TemporaryStore temporary_store;
   auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
   if (context->store() == nullptr) {

@@ -479,6 +479,7 @@ void compile_only(const Options& options, const std::vector<Target>& targets, co
 void run_tune(const Options& options) {
   const std::vector<Target> targets = targets_of(options);
   const std::vector<int> buckets = buckets_of(options.batches);
+  check_output_writable(options.json, "--json");
   if (options.compile_only) return compile_only(options, targets, buckets);
   try {
     tune_on_gpu(options, targets, buckets);

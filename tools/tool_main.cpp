@@ -55,6 +55,27 @@ void write_stdout(std::string_view bytes) {
   }
 }
 
+void check_output_writable(const std::string& path, const std::string& what) {
+  if (path == "-") return;
+  auto refused = [&](const std::string& reason) {
+    return Error(Status::invalid_argument,
+                 fmt::format("cannot write {}: {}", what.empty() ? path : what + " " + path, reason));
+  };
+  std::error_code status_error;
+  const std::filesystem::file_status status = std::filesystem::status(path, status_error);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    if (::access(path.c_str(), W_OK) != 0) throw refused(std::strerror(errno));
+    return;
+  }
+  // A regular file (or none yet) is replaced through a temporary beside it: its folder must take one.
+  std::string folder = std::filesystem::path(path).parent_path().string();
+  if (folder.empty()) folder = ".";
+  const std::filesystem::file_status folder_status = std::filesystem::status(folder, status_error);
+  if (!std::filesystem::exists(folder_status)) throw refused("there is no folder " + folder);
+  if (!std::filesystem::is_directory(folder_status)) throw refused(folder + " is not a folder");
+  if (::access(folder.c_str(), W_OK | X_OK) != 0) throw refused("the folder " + folder + ": " + std::strerror(errno));
+}
+
 void write_output_file(const std::string& path, std::string_view bytes, const std::string& what) {
   if (path == "-") return write_stdout(bytes);
   const std::string name = what.empty() ? path : what + " " + path;

@@ -69,6 +69,10 @@ void write_stdout(std::string_view bytes);
 // (`what` names the option, e.g. "--json"; may be empty), leaving no temporary file behind.
 void write_output_file(const std::string& path, std::string_view bytes, const std::string& what);
 
+// Throws the Error write_output_file would ("cannot write WHAT PATH: reason") when it could not
+// write `path`, creating nothing: for a tool to fail before long work, not after it.
+void check_output_writable(const std::string& path, const std::string& what);
+
 // --cache PATH opens that store (errors are fatal); without it the default store is used if it
 // can be opened, else nothing (a warning says so).
 std::unique_ptr<Store> open_tool_store(const std::string& cache_path, bool read_only);
