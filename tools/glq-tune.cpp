@@ -625,6 +625,9 @@ int main(int argc, char** argv) {
                          source.c_str());
           }
         }
+        // Closed, so checkpointed into the file; a folder others may write keeps the side files
+        // (cache/side_files.hpp), which must not outlive the temporary name.
+        for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(partial + suffix);
         std::filesystem::rename(partial, merge_output);
       } catch (...) {
         remove_partial();
