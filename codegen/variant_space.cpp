@@ -288,13 +288,58 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
   return v;
 }
 
+// How family 1 splits a CTA's cta_warps warps among row tiles (warps) and K (k_warps), and K
+// among CTAs (k_split). Every CTA transforms the input blocks of its K slice before it
+// multiplies, so a second wave of CTAs waits that latency again (kernel-notes v11: q+k+v at 2 bpw
+// in 192 CTAs, one per SM, 17.1 us; in 96, 13.0 us). So: the most CTAs that still run in one wave
+// of `slots`, or the fewest where none fits; each warp keeps kMinTilesPerWarp k-tiles; K split in
+// powers of two; among equal counts, more warps per row tile (added in shared memory) before more
+// CTAs along K (added in the workspace by the output side): q+k+v in 96 CTAs took 12.6 us with 4
+// warps per row tile, 13.0 with 2 and k_split 2, 13.5 with 1 and k_split 4. A group's linears
+// each start at a CTA's first row.
+void choose_fused_split(const LinearSpec& spec, const LaunchPlan& plan, int batch_bucket, int cta_warps, int64_t slots,
+                        Variant& v) {
+  const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
+  std::optional<Variant> best;
+  int64_t best_ctas = 0;
+  for (int k_warps = cta_warps; k_warps >= 1; k_warps /= 2) {
+    if (k_warps > 1 && plan.k_tiles < kMinTilesPerWarp * k_warps) continue;
+    Variant candidate = v;
+    candidate.k_warps = k_warps;
+    candidate.warps = cta_warps / k_warps;
+    if (spec.is_group() && group_violation(spec, spec.geometry(), candidate)) continue;
+    const int64_t row_groups = (plan.m_tiles + candidate.warps - 1) / candidate.warps;
+    const int max_split = std::max(1, plan.k_tiles / (kMinTilesPerWarp * k_warps));
+    for (candidate.k_split = 1; candidate.k_split <= max_split; candidate.k_split *= 2) {
+      const int64_t ctas = row_groups * batch_chunks * candidate.k_split;
+      const bool better = !best || (ctas <= slots ? best_ctas > slots || ctas > best_ctas : best_ctas > slots && ctas < best_ctas);
+      if (better) {
+        best = candidate;
+        best_ctas = ctas;
+      }
+    }
+  }
+  if (best) {
+    v = *best;
+    return;
+  }
+  // No split keeps every linear of the group at a CTA's first row with whole tiles per warp:
+  // rows first, then whatever K per warp that leaves.
+  v.warps = cta_warps;
+  v.k_warps = 1;
+  v.k_split = 1;
+  while (v.warps > 1 && group_violation(spec, spec.geometry(), v)) {
+    v.warps /= 2;
+    v.k_warps *= 2;
+  }
+}
+
 // Family 1's default: family 2's batch tiles, codebooks and prefetch, in CTAs of kFusedCtaWarps
 // warps (fewer where wide batch tiles would overflow the register file), two per SM where their
 // shared memory fits and 64 registers a thread hold them without spills (one stage, fp16, no
 // bias, one linear, sm_90: ptxas spills 8-12 bytes at 64 with a bias or bf16, on sm_80, and for a
 // group, whose kernel holds a copy of the body per linear), so that as many warps stay resident
-// as with family 2's smaller CTAs; as few warps per row tile (and CTAs along K) as still give about every SM its CTAs. Each CTA
-// transforms the input blocks of its K slice whole, so fewer, longer CTAs repeat less of that.
+// as with family 2's smaller CTAs; split as choose_fused_split says.
 constexpr int kFusedCtaWarps = 16;
 Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count) {
   Variant v = default_direct_variant(spec, batch_bucket, arch, sm_count);
@@ -312,23 +357,9 @@ Variant default_fused_variant(const LinearSpec& spec, int batch_bucket, const Ar
       arch.major == 9 && spec.recipe().stages.size() == 1 && spec.dtype == DType::f16 && !spec.has_bias &&
       !spec.is_group();
   v.ctas_per_sm = fits_two && fits_64_registers ? 2 : std::max(v.ctas_per_sm, 1);
+  choose_fused_split(spec, make_launch_plan(spec, v, batch_bucket), batch_bucket, cta_warps,
+                     int64_t(sm_count) * v.ctas_per_sm, v);
   const LaunchPlan plan = make_launch_plan(spec, v, batch_bucket);
-  const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
-  const int64_t wanted_ctas = (int64_t(sm_count) * v.ctas_per_sm * 9 + 9) / 10;
-  // More warps per row tile only while each keeps kMinTilesPerWarp k-tiles.
-  for (v.k_warps = 1; v.k_warps < cta_warps && plan.k_tiles >= 2 * v.k_warps * kMinTilesPerWarp; v.k_warps *= 2) {
-    const int64_t row_groups = (plan.m_tiles + cta_warps / v.k_warps - 1) / (cta_warps / v.k_warps);
-    if (row_groups * batch_chunks >= wanted_ctas) break;
-  }
-  v.warps = cta_warps / v.k_warps;
-  // A group's linears each start at a CTA's first row: smaller row groups where they do not.
-  while (spec.is_group() && v.warps > 1 && group_violation(spec, spec.geometry(), v)) {
-    v.warps /= 2;
-    v.k_warps *= 2;
-  }
-  const int64_t ctas = (plan.m_tiles + v.warps - 1) / v.warps * batch_chunks;
-  v.k_split = int(std::clamp<int64_t>((wanted_ctas + ctas - 1) / ctas, 1,
-                                      std::max(1, plan.k_tiles / (kMinTilesPerWarp * v.k_warps))));
   const int tiles_per_warp = (plan.k_tiles + v.k_split * v.k_warps - 1) / (v.k_split * v.k_warps);
   v.prefetch = std::min(2, tiles_per_warp);
   return v;
