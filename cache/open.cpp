@@ -92,7 +92,12 @@ WritableOpen open_writable(const std::string& path) {
                         "store open (they hold nothing then), or {}",
                         path, path, sqlite::kUseWritableFile)};
   }
-  identify_store(db.get(), path);  // before the first write, even the journal mode's
+  // Before the first write, even the journal mode's: a file whose tables do not match the version
+  // it claims is refused as it is, and one a migration will rewrite (an old store, or an empty
+  // database that becomes one) is set aside whole if any page of it is damaged.
+  const int64_t version = identify_store(db.get(), path);
+  if (version > 0) verify_store_tables(db.get(), path, version);
+  if (version < kStoreSchemaVersion) check_pages(db.get(), path);
   use_wal(db.get(), path);
   keep_side_files(db.get(), path);
   migrate_store(db.get(), path);

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -26,12 +27,14 @@ void probe(sqlite3* db, const std::string& path) {
   schema.step();
 }
 
+// Every page, since the damage that sent the caller here may lie beyond what probe() reads.
 bool still_corrupt(const std::string& path) {
   std::error_code error;
   if (!fs::exists(path, error)) return false;
   try {
     sqlite::Connection db = sqlite::open(path, SQLITE_OPEN_READWRITE, sqlite::kUseWritableFile);
     probe(db.get(), path);
+    check_pages(db.get(), path);
     return false;
   } catch (const sqlite::Corrupt&) {
     return true;
@@ -39,6 +42,15 @@ bool still_corrupt(const std::string& path) {
 }
 
 }  // namespace
+
+void check_pages(sqlite3* db, const std::string& path) {
+  sqlite::Statement check(db, path, "PRAGMA quick_check(1)", "checking every page");
+  check.step();
+  std::string verdict = check.text(0);
+  if (verdict == "ok") return;
+  std::replace(verdict.begin(), verdict.end(), '\n', ' ');  // "*** in database main ***\nPage 1: ..."
+  throw sqlite::Corrupt{path, "sqlite: " + verdict};
+}
 
 FolderLock::FolderLock(const std::string& path, int operation) {
   const fs::path parent = fs::path(path).parent_path();

@@ -26,6 +26,10 @@ class FolderLock {
   int fd_ = -1;
 };
 
+// Reads every page of the file (PRAGMA quick_check: about a second per GB) and throws
+// sqlite::Corrupt naming the first damage found, for work that is about to rewrite the whole file.
+void check_pages(sqlite3* db, const std::string& path);
+
 // Moves a corrupt file and its -wal, -shm and -journal aside as <path>.corrupt-<unix time>,
 // unless another process already did. Throws Error(cache_error) when it cannot.
 void set_aside_corrupt(const std::string& path, const std::string& detail);

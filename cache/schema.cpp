@@ -161,6 +161,8 @@ int64_t identify_store(sqlite3* db, const std::string& path) {
                               "newer glqjit, or {}",
                               path, version, kStoreSchemaVersion, sqlite::kUseAnotherFile));
     }
+    // migrate_store sets the application_id together with a version of 1 or more.
+    if (version < 1) throw_foreign(path, fmt::format("it has glqjit's application_id but schema version {}", version));
     return version;
   }
   if (application_id != 0) {

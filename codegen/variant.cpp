@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <iterator>
-#include <ranges>
 
 #include "glqjit/error.hpp"
 
@@ -30,6 +28,13 @@ constexpr VariantKnob kKnobs[] = {
 };
 // A knob missing here would be missing from canonical(), and so from every cache key.
 static_assert(sizeof(Variant) == std::size(kKnobs) * sizeof(int), "a member of Variant has no row in kKnobs");
+
+// "family, wgmma, ...": a loop, since clang 14 cannot compile libstdc++'s views::transform.
+std::string knob_names() {
+  std::string names;
+  for (const VariantKnob& knob : kKnobs) names += fmt::format("{}{}", names.empty() ? "" : ", ", knob.name);
+  return names;
+}
 
 }  // namespace
 
@@ -63,8 +68,7 @@ Variant parse_variant(std::string_view text, const Variant& base) {
     const auto knob = std::ranges::find(kKnobs, name, &VariantKnob::name);
     if (knob == std::ranges::end(kKnobs)) {
       throw Error(Status::invalid_argument,
-                  fmt::format("unknown variant knob '{}'; the knobs are {}", name,
-                              fmt::join(kKnobs | std::views::transform(&VariantKnob::name), ", ")));
+                  fmt::format("unknown variant knob '{}'; the knobs are {}", name, knob_names()));
     }
     variant.*knob->member = value;
   }

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <type_traits>
 
 #include "format/geometry.hpp"
 
@@ -26,24 +28,53 @@ std::optional<int64_t> parse_count(std::string_view text) {
   return value;
 }
 
+// The transforms below run before CLI11 converts the text, and leave it text that strtoll,
+// strtoull and strtold read as written. from_chars checks it: it takes a '-' (integers: for signed
+// types only) but no '+', and neither octal, hex, "nan", "inf" nor blanks.
+
+// A leading '+' dropped where a digit follows it ("+-5" stays, and is refused).
+std::string_view without_plus(const std::string& value) {
+  const bool plus =
+      value.size() > 1 && value[0] == '+' && (std::isdigit(static_cast<unsigned char>(value[1])) || value[1] == '.');
+  return std::string_view(value).substr(plus ? 1 : 0);
+}
+
+template <class Integer>
+std::string decimal_integer(std::string& value) {
+  const std::string_view number = without_plus(value);
+  Integer parsed = 0;
+  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), parsed);
+  if (error == std::errc::invalid_argument || end != number.data() + number.size()) {
+    return fmt::format("'{}' is not a whole decimal number{}", value, std::is_signed_v<Integer> ? "" : " of 0 or more");
+  }
+  if (error != std::errc()) return fmt::format("'{}' does not fit in 64 bits", value);
+  value = std::to_string(parsed);
+  return "";
+}
+
+std::string finite_decimal(std::string& value) {
+  const std::string_view number = without_plus(value);
+  double parsed = 0;
+  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), parsed);
+  if (number.find_first_not_of("0123456789.eE+-") != std::string_view::npos || error == std::errc::invalid_argument ||
+      end != number.data() + number.size()) {
+    return fmt::format("'{}' is not a decimal number (such as 2, 0.5 or 1e3)", value);
+  }
+  if (error != std::errc()) return fmt::format("'{}' is beyond the range of a double", value);
+  value = std::string(number);
+  return "";
+}
+
 }  // namespace
 
-void read_integers_as_decimal(CLI::App& app) {
-  const auto decimal = [](std::string& value) -> std::string {
-    const size_t sign = !value.empty() && (value[0] == '-' || value[0] == '+') ? 1 : 0;
-    const size_t digits = value.size() - sign;
-    if (digits == 0 || value.find_first_not_of("0123456789", sign) != std::string::npos) {
-      return fmt::format("'{}' is not a whole decimal number", value);
-    }
-    const size_t first = std::min(value.find_first_not_of('0', sign), value.size() - 1);
-    value = value.substr(0, sign) + value.substr(first);
-    return "";
-  };
+void read_numbers_as_decimal(CLI::App& app) {
   for (CLI::Option* option : app.get_options()) {
     const std::string type = option->get_type_name();
-    if (type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0) option->transform(CLI::Validator(decimal, ""));
+    if (type.rfind("INT", 0) == 0) option->transform(CLI::Validator(decimal_integer<int64_t>, ""));
+    if (type.rfind("UINT", 0) == 0) option->transform(CLI::Validator(decimal_integer<uint64_t>, ""));
+    if (type.rfind("FLOAT", 0) == 0) option->transform(CLI::Validator(finite_decimal, ""));
   }
-  for (CLI::App* subcommand : app.get_subcommands([](CLI::App*) { return true; })) read_integers_as_decimal(*subcommand);
+  for (CLI::App* subcommand : app.get_subcommands([](CLI::App*) { return true; })) read_numbers_as_decimal(*subcommand);
 }
 
 void write_stdout(std::string_view bytes) {

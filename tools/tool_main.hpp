@@ -17,10 +17,12 @@
 
 namespace glqjit {
 
-// CLI11 reads integers as strtoll does with base 0, so "010" would be eight and "0x10" sixteen:
-// every integer option of `app` and its subcommands takes decimal digits instead (leading zeros
-// dropped), and refuses anything else with a message saying so.
-void read_integers_as_decimal(CLI::App& app);
+// CLI11 reads numbers as strtoll, strtoull and strtold do, so "010" would be eight, "0x10"
+// sixteen, "99999999999999999999" the largest int64, "-5" a huge unsigned, and "nan" a number:
+// every integer option of `app` and its subcommands takes decimal digits instead (an optional
+// sign, leading zeros dropped, within 64 bits, no '-' for unsigned types), every floating-point
+// option a finite decimal number, and anything else is refused with a message saying so.
+void read_numbers_as_decimal(CLI::App& app);
 
 // Exit status: 0 success (also for --help and --version, which print "NAME VERSION"), 1 a glqjit
 // error (the message says what to do), 2 bad command line.
@@ -29,7 +31,7 @@ int run_tool(const char* name, CLI::App& app, int argc, char** argv, Body&& body
   log_enabled(LogLevel::warn);  // reads GLQJIT_LOG now, so that every tool reports a bad value
   try {
     app.set_version_flag("--version", std::string(name) + " " + GLQJIT_VERSION);
-    read_integers_as_decimal(app);
+    read_numbers_as_decimal(app);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error) == 0 ? 0 : 2;

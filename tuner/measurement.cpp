@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
+#include <cstdint>
 
 #include "glqjit/error.hpp"
+#include "tuner/json_value_text.hpp"
 
 namespace glqjit {
 namespace {
@@ -20,6 +23,20 @@ constexpr std::array kStatusNames = {
     std::pair{MeasurementStatus::wrong_result, std::string_view("wrong_result")},
     std::pair{MeasurementStatus::over_resources, std::string_view("over_resources")},
 };
+
+// A whole number that fits an int: get<int>() would convert a fraction, and a value beyond an int
+// with undefined behaviour.
+int int_field(const Json& object, const char* key) {
+  const Json& value = object.at(key);
+  if (value.is_number_integer()) {
+    const bool fits = value.is_number_unsigned() ? value.get<uint64_t>() <= uint64_t(INT_MAX)
+                                                 : value.get<int64_t>() >= INT_MIN && value.get<int64_t>() <= INT_MAX;
+    if (fits) return value.get<int>();
+  }
+  throw Error(Status::invalid_argument,
+              fmt::format("a stored measurement is not readable: '{}' is {}, not a whole number that fits an int", key,
+                          shown(value)));
+}
 
 }  // namespace
 
@@ -72,9 +89,9 @@ Measurement measurement_from_json(std::string_view text) {
     m.reason = json.at("reason").get<std::string>();
     m.gate_error = json.value("gate_error", 0.0);
     for (const Json& r : json.at("resources")) {
-      m.resources.push_back({r.at("kernel").get<std::string>(), r.at("registers").get<int>(),
-                             r.at("stack_bytes").get<int>(), r.at("spill_store_bytes").get<int>(),
-                             r.at("spill_load_bytes").get<int>(), r.at("shared_bytes").get<int>()});
+      m.resources.push_back({r.at("kernel").get<std::string>(), int_field(r, "registers"), int_field(r, "stack_bytes"),
+                             int_field(r, "spill_store_bytes"), int_field(r, "spill_load_bytes"),
+                             int_field(r, "shared_bytes")});
     }
     return m;
   } catch (const Json::exception& error) {

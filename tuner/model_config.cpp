@@ -45,7 +45,7 @@ std::string role_names(const std::vector<ModelLinear>& roles) {
   return names;
 }
 
-json read_json_file(const std::string& path) {
+std::string read_config_text(const std::string& path) {
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
   if (!fs::exists(status)) fail(path, fmt::format("there is no such file; {}", kUseOwnConfig));
@@ -60,12 +60,7 @@ json read_json_file(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, fmt::format("cannot be opened; check its permissions, or {}", kUseOwnConfig));
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& parse_error) {
-    fail(path, fmt::format("is not JSON ({}); {}", parse_error.what(), kUseOwnConfig));
-  }
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // The keys of one JSON object, named in messages as the file nests them ("text_config.hidden_size").
@@ -234,7 +229,16 @@ std::optional<int64_t> layer_index(const std::string& name) {
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& config_path) {
-  const json root = read_json_file(config_path);
+  return parse_model_config_text(read_config_text(config_path), config_path);
+}
+
+ModelConfig parse_model_config_text(std::string_view text, const std::string& config_path) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& parse_error) {  // out_of_range for a number beyond a double
+    fail(config_path, fmt::format("is not JSON ({}); {}", parse_error.what(), kUseOwnConfig));
+  }
   if (!root.is_object()) {
     fail(config_path, fmt::format("holds a JSON {}, not an object of keys; {}", root.type_name(), kUseOwnConfig));
   }
@@ -259,7 +263,10 @@ ModelConfig parse_model_config(const std::string& config_path) {
 }
 
 ModelShapes read_model_config(const std::string& config_path) {
-  const ModelConfig config = parse_model_config(config_path);
+  return model_shapes(parse_model_config(config_path), config_path);
+}
+
+ModelShapes model_shapes(const ModelConfig& config, const std::string& config_path) {
   ModelShapes shapes;
   shapes.name = config.model_type;
   if (shapes.name.empty()) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace glqjit {
@@ -57,6 +58,12 @@ struct ModelConfig {
 
 // Throws as read_model_config does.
 ModelConfig parse_model_config(const std::string& config_path);
+// The same from the file's text; config_path names the file in messages.
+ModelConfig parse_model_config_text(std::string_view text, const std::string& config_path);
+
+// What read_model_config makes of a parsed config (config_path names the file in messages, and
+// the model after its folder when the config has no model_type); throws as read_model_config does.
+ModelShapes model_shapes(const ModelConfig& config, const std::string& config_path);
 
 // Linears of equal shape, bpw and bias merged into one entry whose count is the sum and whose name
 // joins the distinct roles (the last part of each name) with '+', in first-seen order: what a

@@ -114,6 +114,37 @@ TEST_CASE("store: a few bytes of text are set aside and rebuilt", "[cache][store
   check_recovered(dir, path, "hello");
 }
 
+TEST_CASE("store: an old store with a damaged page is set aside whole before it is migrated",
+          "[cache][store][corrupt]") {
+  TempDir dir;
+  const std::string path = dir.file("glqjit.db");
+  std::vector<CompiledKernel> kernels;
+  for (int i = 0; i < kRows; ++i) kernels.push_back(sample_kernel(shared_kernel_name(i), 4000));
+  write_version1_store(path, kernels, {sample_tuning("spec", 1, "v")});
+  sqlite_exec(path, "DELETE FROM kernels WHERE rowid % 2 = 0");  // their pages go to the freelist
+  // The header's first freelist page (bytes 32..35, big-endian) pointed past the file: the open
+  // and its shallow check read fine, the migration's writes then met the damage, and the file was
+  // neither set aside nor usable (found by fuzz_store_file).
+  std::string bytes = read_file(path);
+  REQUIRE(bytes.size() > 100'000);
+  bytes.replace(32, 4, std::string("\x00\xff\xff\xff", 4));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  check_recovered(dir, path, bytes);
+}
+
+TEST_CASE("store: a database whose schema page is damaged is set aside whole, not taken for an empty one",
+          "[cache][store][corrupt]") {
+  TempDir dir;
+  const std::string path = dir.file("glqjit.db");
+  sqlite_exec(path, "PRAGMA page_size = 512; CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+  // Page 1 then lists no cells, so the schema reads as empty: the open took the file for a new
+  // store and wrote to it before the damage showed up (found by fuzz_store_file).
+  std::string bytes = read_file(path);
+  bytes.replace(103, 4, std::string(4, '\0'));
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  check_recovered(dir, path, bytes);
+}
+
 TEST_CASE("store: a corrupt file opened read-only is an error and stays in place", "[cache][store][corrupt]") {
   TempDir dir;
   const std::string path = dir.file("glqjit.db");

@@ -273,6 +273,8 @@ TEST_CASE("a sharded checkpoint is read through its index", "[models]") {
     GLQ_REQUIRE_ERROR(read_glq_checkpoint(dir.path().string()), Status::invalid_argument, "weight_map");
     std::ofstream(dir.file("model.safetensors.index.json")) << "{";
     GLQ_REQUIRE_ERROR(read_glq_checkpoint(dir.path().string()), Status::invalid_argument, "index", "not JSON");
+    std::ofstream(dir.file("model.safetensors.index.json")) << "{\"metadata\": {\"total_size\": 1e400}}";
+    GLQ_REQUIRE_ERROR(read_glq_checkpoint(dir.path().string()), Status::invalid_argument, "index", "not JSON");
   }
   SECTION("one tensor in two files") {
     std::filesystem::remove(dir.file("model.safetensors.index.json"));
@@ -405,6 +407,9 @@ TEST_CASE("hostile safetensors headers are refused before anything is trusted", 
     GLQ_REQUIRE_ERROR(read_glq_checkpoint(folder), Status::invalid_argument, file, "array", "not an object");
     write_safetensors_raw(file, std::string("{\"a\xff\": 1}"), "");
     GLQ_REQUIRE_ERROR(read_glq_checkpoint(folder), Status::invalid_argument, file, "not JSON");
+    // nlohmann::json reports a number beyond a double as out_of_range (found by fuzz_safetensors_header).
+    write_safetensors_raw(file, "{\"a\": 1e400}", "");
+    GLQ_REQUIRE_ERROR(read_glq_checkpoint(folder), Status::invalid_argument, file, "not JSON", "1e400");
   }
   SECTION("a tensor entry that is not an object with dtype, shape and data_offsets") {
     write_with({{"model.norm.weight", 3}}, 0);

@@ -295,6 +295,9 @@ TEST_CASE("config errors: missing file, folder, not JSON, not an object", "[mode
   GLQ_REQUIRE_ERROR(read_model_config(write_text(dir, "")), Status::invalid_argument, "not JSON");
   GLQ_REQUIRE_ERROR(read_model_config(write_text(dir, "[1, 2]")), Status::invalid_argument, "array", "not an object");
   GLQ_REQUIRE_ERROR(read_model_config(write_text(dir, "4096")), Status::invalid_argument, "not an object");
+  // nlohmann::json reports a number beyond a double as out_of_range, not parse_error (found by fuzz_model_config).
+  const std::string overflow = write_text(dir, "{\"hidden_size\": 1e400}");
+  GLQ_REQUIRE_ERROR(read_model_config(overflow), Status::invalid_argument, overflow, "not JSON", "1e400");
 }
 
 TEST_CASE("config errors: each missing size is named", "[models][errors]") {

@@ -349,6 +349,17 @@ TEST_CASE("measurements survive the store's JSON whole", "[tuner]") {
   CHECK_THROWS_WITH(measurement_from_json("{\"variant\": 3}"), Catch::Contains("not readable"));
   CHECK_THROWS_WITH(measurement_from_json("not json"), Catch::Contains("not readable"));
   CHECK_THROWS_WITH(parse_status("fast"), Catch::Contains("none of ok"));
+  // A resource count beyond an int was converted with undefined behaviour (found by fuzz_store_rows).
+  Measurement counted;
+  counted.resources.push_back({"glq_matmul", 32});
+  const std::string text = to_json(counted);
+  const size_t registers = text.find("\"registers\":32");
+  REQUIRE(registers != std::string::npos);
+  for (const char* bad : {"1e300", "-1e300", "3.5", "2147483648", "-2147483649", "\"32\""}) {
+    INFO(bad);
+    const std::string changed = std::string(text).replace(registers, 14, std::string("\"registers\":") + bad);
+    CHECK_THROWS_WITH(measurement_from_json(changed), Catch::Contains("not readable") && Catch::Contains("registers"));
+  }
 }
 
 TEST_CASE("a group's walk starts only from the families that can serve a group", "[tuner][group]") {
