@@ -48,6 +48,8 @@ using Json = nlohmann::ordered_json;
 // not the absolute time, is what counts here (glq-bench measures the winners afterwards).
 constexpr int kTuningRounds = 2;
 constexpr int kTuningReplays = 5;
+// A year: far beyond any tune, and small enough that the deadline it sets stays a finite time.
+constexpr double kMaxBudgetMinutes = 525600;
 
 struct Options {
   std::string model, checkpoint;
@@ -538,9 +540,10 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", options.dtype, "activation dtype: fp16 or bf16 (default: fp16)")
       ->check(CLI::IsMember({"fp16", "bf16"}));
   app.add_option("--budget", options.budget_minutes,
-                 "minutes for the whole run, shared evenly among the keys left (default: no limit); each key "
-                 "measures at least its default variant")
-      ->check(CLI::PositiveNumber);
+                 "minutes for the whole run, at most a year (525600), shared evenly among the keys left (default: "
+                 "no limit); each key measures at least its default variant")
+      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(0.0, kMaxBudgetMinutes));
   app.add_option("--max-candidates", options.max_candidates, "candidates measured per key at most (default: no limit)")
       ->check(CLI::PositiveNumber);
   app.add_option("--strategy", options.strategy,
