@@ -154,6 +154,12 @@ void dump_tuning(const std::string& cache_path, bool json) {
         nlohmann::ordered_json::parse(text.empty() ? "null" : text, nullptr, /*allow_exceptions=*/false);
     return value.is_discarded() ? nlohmann::ordered_json(text) : value;
   };
+  // A failed measurement's "reason", as text even where a damaged row holds something else there.
+  auto reason_of = [](const nlohmann::ordered_json& details) -> std::string {
+    if (!details.is_object() || !details.contains("reason")) return "";
+    const nlohmann::ordered_json& reason = details["reason"];
+    return reason.is_string() ? reason.get<std::string>() : reason.dump();
+  };
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::array();
     for (const TuningRecord& r : records) {
@@ -178,8 +184,7 @@ void dump_tuning(const std::string& cache_path, bool json) {
     std::printf("%s | %s | bucket %d\n  winner  %s  (%.2f us)\n  details %s\n", r.device_signature.c_str(),
                 r.spec.c_str(), r.batch_bucket, r.variant.c_str(), r.time_us, r.details.c_str());
     for (const MeasurementRecord& m : measurements_of(r)) {
-      const nlohmann::ordered_json details = parsed(m.details);
-      const std::string reason = m.status != "ok" && details.is_object() ? details.value("reason", "") : "";
+      const std::string reason = m.status != "ok" ? reason_of(parsed(m.details)) : "";
       std::printf("  %-14s %9s  %s%s\n", m.status.c_str(), m.status == "ok" ? fmt::format("{:.2f} us", m.median_us).c_str() : "",
                   m.variant.c_str(), reason.empty() ? "" : ("  (" + reason.substr(0, reason.find('\n')) + ")").c_str());
     }
