@@ -291,12 +291,12 @@ Variant default_direct_variant(const LinearSpec& spec, int batch_bucket, const A
 // How family 1 splits a CTA's cta_warps warps among row tiles (warps) and K (k_warps), and K
 // among CTAs (k_split). Every CTA transforms the input blocks of its K slice before it
 // multiplies, so a second wave of CTAs waits that latency again (kernel-notes v11: q+k+v at 2 bpw
-// in 192 CTAs, one per SM, 17.1 us; in 96, 13.0 us). So: the most CTAs that still run in one wave
-// of `slots`, or the fewest where none fits; each warp keeps kMinTilesPerWarp k-tiles; K split in
-// powers of two; among equal counts, more warps per row tile (added in shared memory) before more
-// CTAs along K (added in the workspace by the output side): q+k+v in 96 CTAs took 12.6 us with 4
-// warps per row tile, 13.0 with 2 and k_split 2, 13.5 with 1 and k_split 4. A group's linears
-// each start at a CTA's first row.
+// in 192 CTAs, one per SM, 17.1 us; in 96, 12.6-13.5 us). So: the most CTAs that still run in
+// one wave of `slots`, or the fewest where none fits; each warp keeps kMinTilesPerWarp k-tiles;
+// K split in powers of two; among equal counts, more warps per row tile (added in shared memory)
+// before more CTAs along K (added in the workspace by the output side): q+k+v in 96 CTAs took
+// 12.6 us with 4 warps per row tile, 13.0 with 2 and k_split 2, 13.5 with 1 and k_split 4. A
+// group's linears each start at a CTA's first row.
 void choose_fused_split(const LinearSpec& spec, const LaunchPlan& plan, int batch_bucket, int cta_warps, int64_t slots,
                         Variant& v) {
   const int64_t batch_chunks = (batch_bucket + 8 * v.batch_tiles - 1) / (8 * v.batch_tiles);
@@ -312,7 +312,8 @@ void choose_fused_split(const LinearSpec& spec, const LaunchPlan& plan, int batc
     const int max_split = std::max(1, plan.k_tiles / (kMinTilesPerWarp * k_warps));
     for (candidate.k_split = 1; candidate.k_split <= max_split; candidate.k_split *= 2) {
       const int64_t ctas = row_groups * batch_chunks * candidate.k_split;
-      const bool better = !best || (ctas <= slots ? best_ctas > slots || ctas > best_ctas : best_ctas > slots && ctas < best_ctas);
+      const bool fits = ctas <= slots, best_fits = best_ctas <= slots;
+      const bool better = !best || (fits && (!best_fits || ctas > best_ctas)) || (!fits && !best_fits && ctas < best_ctas);
       if (better) {
         best = candidate;
         best_ctas = ctas;
