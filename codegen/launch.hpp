@@ -98,11 +98,13 @@ struct LaunchPlan {
   Dim3 repack_grid(int row_tiles) const { return {unsigned((int64_t(row_tiles) * k_tiles * 32 + 255) / 256), 1, 1}; }
 
   // Workspace, in this order: family 1's arrival counters (kArrivalBytes, zero between
-  // forwards); u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in fragment order,
+  // forwards; every family keeps them, because the buckets of a linear share its workspace and
+  // a family 2 forward at batch 2 that wrote u over them left the next batch-1 forward
+  // unwritten); u (fp16 [batch][n_pad]; family 3 keeps each row's k-tiles in fragment order,
   // templates/decode.cuh u_position; none in family 1); the input's staged fp32 values when it
   // has a strided pass; the K-split partial sums (fp32 [k_split][batch][m_pad]); the output's
   // staged fp32 values when it has a strided pass. Every part starts 256-byte aligned.
-  size_t arrival_bytes() const { return fused ? kArrivalBytes : 0; }
+  size_t arrival_bytes() const { return kArrivalBytes; }
   size_t activation_bytes(int batch) const;
   size_t input_staged_bytes(int batch) const;
   size_t partial_bytes(int batch) const;

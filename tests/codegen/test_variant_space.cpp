@@ -649,12 +649,15 @@ TEST_CASE("the launch plan follows the geometry and the variant", "[launch]") {
   CHECK(plan.output_strided_grid(3).x == 4);
   CHECK(plan.output_strided_grid(3).y == 3);
   CHECK(plan.repack_grid(plan.m_tiles).x == (688u * 64u * 32u + 255u) / 256u);
-  // Workspace: u, the input's staged fp32, the partial sums, the output's staged fp32.
+  // Workspace: family 1's arrival counters (which a family 2 forward must leave alone, as the
+  // linear's bucket 1 may run family 1 in the same workspace), u, the input's staged fp32, the
+  // partial sums, the output's staged fp32.
+  CHECK(plan.arrival_bytes() == kArrivalBytes);
   CHECK(plan.activation_bytes(20) == size_t(20) * 4096 * 2);
   CHECK(plan.input_staged_bytes(20) == size_t(20) * 4096 * 4);
   CHECK(plan.partial_bytes(20) == size_t(4) * 20 * 11008 * 4);
   CHECK(plan.output_staged_bytes(20) == size_t(20) * 11008 * 4);
-  CHECK(plan.workspace_bytes(20) == plan.activation_bytes(20) + plan.input_staged_bytes(20) +
+  CHECK(plan.workspace_bytes(20) == kArrivalBytes + plan.activation_bytes(20) + plan.input_staged_bytes(20) +
                                         plan.partial_bytes(20) + plan.output_staged_bytes(20));
   // A partial last CTA: 688 row tiles over 32 per CTA.
   CHECK(make_launch_plan(spec, parse_variant("warps=32 k_warps=1", v), 32).matmul_grid(1).y == 22);
@@ -677,7 +680,7 @@ TEST_CASE("a launch plan without blocks above a chunk has no strided passes", "[
   CHECK(plan.output_chunks.dynamic_shared_bytes == (1024 + 64) * 4);
   CHECK(plan.input_staged_bytes(7) == 0);
   CHECK(plan.output_staged_bytes(7) == 0);
-  CHECK(plan.workspace_bytes(7) == plan.activation_bytes(7) + plan.partial_bytes(7));
+  CHECK(plan.workspace_bytes(7) == kArrivalBytes + plan.activation_bytes(7) + plan.partial_bytes(7));
   CHECK(plan.partial_bytes(7) == size_t(2) * 7 * 1024 * 4);
   // (input_strided_grid / output_strided_grid are not called here: with no strided pass their
   // divisor, the strided kernel's thread count, is 0.)
