@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "glqjit/error.hpp"
+#include "support/fault_injection.hpp"
 
 namespace glqjit {
 namespace {
@@ -82,7 +83,9 @@ CompileOutput compile_kernel(const std::string& source, const std::vector<std::s
   Program program(source, program_name);
   std::vector<const char*> option_pointers;
   for (const std::string& option : options) option_pointers.push_back(option.c_str());
-  const nvrtcResult result = nvrtcCompileProgram(program.get(), int(option_pointers.size()), option_pointers.data());
+  const nvrtcResult result = fault_injected(FaultPoint::nvrtc_compile)
+                                 ? NVRTC_ERROR_BUILTIN_OPERATION_FAILURE
+                                 : nvrtcCompileProgram(program.get(), int(option_pointers.size()), option_pointers.data());
   CompileOutput output;
   output.log = program_log(program.get());
   if (result != NVRTC_SUCCESS) {

@@ -12,7 +12,7 @@ namespace glqjit {
 DeviceBuffer::DeviceBuffer(CUcontext context, size_t bytes, const std::string& what)
     : context_(context), bytes_(bytes), what_(what) {
   ScopedContext scope(context_);
-  check_cuda(driver().cuMemAlloc(&pointer_, std::max<size_t>(bytes, 16)),
+  check_cuda(allocate_device_memory(&pointer_, std::max<size_t>(bytes, 16)),
              fmt::format("allocating {} bytes for {}", bytes, what));
 }
 

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "glqjit/error.hpp"
+#include "support/fault_injection.hpp"
 
 namespace glqjit {
 namespace {
@@ -76,7 +77,17 @@ void check_cuda(CUresult result, const std::string& what) {
   const char* text = nullptr;
   driver().cuGetErrorName(result, &name);
   driver().cuGetErrorString(result, &text);
-  throw Error(Status::cuda_error, fmt::format("{} failed: {} ({})", what, name ? name : "?", text ? text : "?"));
+  const char* advice = result == CUDA_ERROR_OUT_OF_MEMORY
+                           ? "; free device memory (nvidia-smi shows which processes hold it) or plan fewer or "
+                             "smaller linears (a lower max_batch needs less workspace)"
+                           : "";
+  throw Error(Status::cuda_error,
+              fmt::format("{} failed: {} ({}){}", what, name ? name : "?", text ? text : "?", advice));
+}
+
+CUresult allocate_device_memory(CUdeviceptr* pointer, size_t bytes) {
+  if (fault_injected(FaultPoint::device_alloc)) return CUDA_ERROR_OUT_OF_MEMORY;
+  return driver().cuMemAlloc(pointer, bytes);
 }
 
 ScopedContext::ScopedContext(CUcontext context) { check_cuda(driver().cuCtxPushCurrent(context), "cuCtxPushCurrent"); }

@@ -17,7 +17,7 @@ namespace glqjit {
   X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)     \
   X(cuCtxPushCurrent) X(cuCtxPopCurrent) X(cuModuleLoadData) X(cuModuleUnload)                            \
   X(cuModuleGetFunction) X(cuFuncSetAttribute) X(cuFuncGetAttribute) X(cuLaunchKernel) X(cuLaunchKernelEx) \
-  X(cuMemAlloc)                                                                                           \
+  X(cuMemAlloc) X(cuMemGetInfo)                                                                           \
   X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpy2DAsync) X(cuMemsetD8) X(cuMemsetD32Async)        \
   X(cuStreamCreate)                                                                                       \
   X(cuStreamDestroy) X(cuStreamSynchronize) X(cuStreamGetCaptureInfo) X(cuStreamBeginCapture)               \
@@ -38,6 +38,10 @@ const Driver& driver();
 
 // Throws Error(cuda_error) naming `what` and the driver's error when result is not CUDA_SUCCESS.
 void check_cuda(CUresult result, const std::string& what);
+
+// cuMemAlloc behind the fault injection hook (support/fault_injection.hpp): glqjit allocates
+// device memory only through here, so that a test can make any of its allocations fail.
+CUresult allocate_device_memory(CUdeviceptr* pointer, size_t bytes);
 
 // Makes a context current on this thread for the scope (and restores the previous one).
 class ScopedContext {

@@ -126,7 +126,7 @@ Linear::Linear(Context& context, const LinearSpec& spec, const std::vector<Devic
 
   ScopedContext scope(context.cu());
   try {
-    check_cuda(driver().cuMemAlloc(&workspace_, workspace_bytes_), fmt::format("allocating {} bytes of workspace", workspace_bytes_));
+    check_cuda(allocate_device_memory(&workspace_, workspace_bytes_), fmt::format("allocating {} bytes of workspace", workspace_bytes_));
     // Family 1's arrival counters start at zero (repack_e81b_stages waits for the memset).
     check_cuda(driver().cuMemsetD8(workspace_, 0, kArrivalBytes), "clearing the workspace's arrival counters");
     std::vector<Bucket*> eager;
@@ -212,7 +212,7 @@ void Linear::repack_e81b_stages(const Bucket& bucket) {
       if (recipe.stages[s] != StageKind::e81b) continue;
       const size_t bytes = size_t(row_tiles) * bucket.plan.k_tiles * 32 * 4;
       CUdeviceptr tiled = 0;
-      check_cuda(d.cuMemAlloc(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
+      check_cuda(allocate_device_memory(&tiled, bytes), fmt::format("allocating {} bytes for the repacked E81B stage", bytes));
       owned_buffers_.push_back(tiled);
       CUdeviceptr packed = user_weights_[k].stages[s];
       void* params[] = {&packed, &tiled, &row_tiles};

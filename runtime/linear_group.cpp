@@ -78,7 +78,7 @@ LinearGroup::LinearGroup(Context& context, const std::vector<LinearSpec>& linear
     staging_bytes += round_up_256(size_t(options.max_batch) * linears[k].out_features * 2);
   }
   ScopedContext scope(context.cu());
-  check_cuda(driver().cuMemAlloc(&staging_, staging_bytes),
+  check_cuda(allocate_device_memory(&staging_, staging_bytes),
              fmt::format("allocating {} bytes for the group's separate outputs", staging_bytes));
 }
 

@@ -2,13 +2,16 @@
 
 #include "glqjit/error.hpp"
 #include "runtime/driver.hpp"
+#include "support/fault_injection.hpp"
 
 namespace glqjit {
 
 LoadedModule::LoadedModule(CUcontext context, const std::vector<uint8_t>& cubin, const std::string& what)
     : context_(context) {
   ScopedContext scope(context_);
-  check_cuda(driver().cuModuleLoadData(&module_, cubin.data()), "loading the kernels of " + what);
+  const CUresult loaded = fault_injected(FaultPoint::module_load) ? CUDA_ERROR_INVALID_IMAGE
+                                                                 : driver().cuModuleLoadData(&module_, cubin.data());
+  check_cuda(loaded, "loading the kernels of " + what);
 }
 
 LoadedModule::~LoadedModule() {

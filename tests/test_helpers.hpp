@@ -1,9 +1,12 @@
-// Helpers of the codegen and runtime tests: temporary folders (temp_dir.hpp) and "this call
-// throws glqjit::Error with this status and a message containing these words".
+// Helpers of the codegen and runtime tests: temporary folders (temp_dir.hpp), "this call
+// throws glqjit::Error with this status and a message containing these words", and environment
+// variables set for a scope.
 #pragma once
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "glqjit/error.hpp"
@@ -51,6 +54,26 @@ Thrown capture_error(F&& f) {
   }
   return t;
 }
+
+// Sets (or, with nullopt, unsets) an environment variable for the scope and restores it after.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) saved_ = old;
+    set(value);
+  }
+  ~ScopedEnvironment() { set(saved_); }
+  ScopedEnvironment(const ScopedEnvironment&) = delete;
+  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+  void set(const std::optional<std::string>& value) const {
+    if (value) ::setenv(name_.c_str(), value->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> saved_;
+};
 
 }  // namespace glqjit::test
 

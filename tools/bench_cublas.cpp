@@ -78,7 +78,7 @@ std::unique_ptr<Cublas> Cublas::load(std::string& reason) {
   }
   if (f.set_workspace != nullptr) {
     try {
-      check_cuda(driver().cuMemAlloc(&cublas->workspace_, kCublasWorkspaceBytes), "allocating the cuBLAS workspace");
+      check_cuda(allocate_device_memory(&cublas->workspace_, kCublasWorkspaceBytes), "allocating the cuBLAS workspace");
       cublas->check(f.set_workspace(handle, reinterpret_cast<void*>(cublas->workspace_), kCublasWorkspaceBytes),
                     "cublasSetWorkspace");
     } catch (const Error& error) {

@@ -83,7 +83,7 @@ std::unique_ptr<CublasLt> CublasLt::load(std::string& reason) {
   }
   lt->handle_ = handle;
   try {
-    check_cuda(driver().cuMemAlloc(&lt->workspace_, kCublasWorkspaceBytes), "allocating the cuBLASLt workspace");
+    check_cuda(allocate_device_memory(&lt->workspace_, kCublasWorkspaceBytes), "allocating the cuBLASLt workspace");
   } catch (const Error& error) {
     reason = error.what();
     return nullptr;  // the destructor releases the handle

@@ -4,7 +4,8 @@
  * Without a usable CUDA driver (CI) it checks the CPU-side paths: null and foreign handles,
  * null result pointers, NULL-tolerant destroys, GLQJIT_NO_DRIVER from context_create, and that
  * the message is per thread. With a GPU it also checks what needs device memory: bad
- * descriptors and weights at create, bad forward arguments, graph misuse, destroyed handles.
+ * descriptors and weights at create, bad forward arguments, graph misuse, destroyed handles, and
+ * failures injected into NVRTC, module loads and device allocations (GLQJIT_INJECT_FAULT).
  * Device memory comes from libcuda directly (dlopen), so nothing but the library is linked.
  *
  * Usage: c_abi_test [SCRATCH_DIR]   (kernel stores go there; default: $TMPDIR or /tmp)
@@ -98,6 +99,7 @@ typedef struct {
   CUresult (*cuMemAlloc)(CUdeviceptr*, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*cuMemGetInfo)(size_t*, size_t*);
 } Cuda;
 
 /* Set by probe_driver when cuInit answers CUDA_ERROR_STUB_LIBRARY (34): the libcuda.so.1 found
@@ -122,6 +124,7 @@ static int probe_driver(Cuda* cuda) {
   RESOLVE(cuMemAlloc, "cuMemAlloc_v2");
   RESOLVE(cuMemFree, "cuMemFree_v2");
   RESOLVE(cuMemsetD8, "cuMemsetD8_v2");
+  RESOLVE(cuMemGetInfo, "cuMemGetInfo_v2");
 #undef RESOLVE
   if (cuda->cuInit == NULL) return 1;
   const CUresult init = cuda->cuInit(0);
@@ -133,7 +136,7 @@ static int probe_driver(Cuda* cuda) {
   if (cuda->cuDeviceGetCount == NULL || cuda->cuDeviceGetCount(&count) != 0 || count < 1) return 1;
   if (!cuda->cuDeviceGet || !cuda->cuDevicePrimaryCtxRetain || !cuda->cuDevicePrimaryCtxRelease ||
       !cuda->cuCtxSetCurrent || !cuda->cuCtxSynchronize || !cuda->cuMemAlloc || !cuda->cuMemFree ||
-      !cuda->cuMemsetD8) {
+      !cuda->cuMemsetD8 || !cuda->cuMemGetInfo) {
     return 1;
   }
   return 2;
@@ -311,6 +314,82 @@ static void check_cpu_paths(int driver_state) {
 }
 
 /* ---- with a GPU ---- */
+
+static size_t free_device_bytes(Cuda* cuda) {
+  size_t free_bytes = 0, total_bytes = 0;
+  CHECK(cuda->cuMemGetInfo(&free_bytes, &total_bytes) == 0, "cuMemGetInfo");
+  return free_bytes;
+}
+
+/* One create made to fail `rounds` times at one injected point (GLQJIT_INJECT_FAULT, whose
+ * value is set once, so that its count runs on across the rounds): each gives `want` naming
+ * `word`, and no linear. */
+static void fail_create_repeatedly(glqjit_context* ctx, const glqjit_linear_desc* desc,
+                                   const glqjit_linear_weights* w, const char* inject, glqjit_status want,
+                                   const char* word, int rounds) {
+  char what[160];
+  snprintf(what, sizeof what, "linear_create at %d bpw with GLQJIT_INJECT_FAULT=%s (%d times)", desc->bpw, inject,
+           rounds);
+  CHECK(setenv("GLQJIT_INJECT_FAULT", inject, 1) == 0, "setenv GLQJIT_INJECT_FAULT");
+  for (int round = 0; round < rounds; ++round) {
+    glqjit_linear* lin = (glqjit_linear*)(void*)&foreign_object;
+    const glqjit_status got = glqjit_linear_create(ctx, desc, w, &lin);
+    if (round + 1 < rounds && got == want && lin == NULL) continue;
+    EXPECT(what, got, want, WORDS(word));
+    CHECK(lin == NULL, "no linear after an injected failure");
+  }
+  CHECK(unsetenv("GLQJIT_INJECT_FAULT") == 0, "unsetenv GLQJIT_INJECT_FAULT");
+}
+
+/* Every injected failure of a create gives its documented status and message, frees what the
+ * create had taken (device memory is back where it was after many rounds), and the library goes
+ * on: the same layer and a group are created and run afterwards. Bpw 4 and 5 are kernels no
+ * other check compiles, so the NVRTC point meets a real compile. */
+static void check_injected_failures(Cuda* cuda, glqjit_context* ctx, const glqjit_linear_desc* good,
+                                    const glqjit_linear_weights* w, char* x, char* y) {
+  glqjit_linear_desc fresh = *good, e81b = *good;
+  fresh.bpw = 5;
+  e81b.bpw = 3; /* an E8P stage and an E81B stage: the repack allocates after the workspace */
+  fail_create_repeatedly(ctx, &fresh, w, "nvrtc_compile", GLQJIT_COMPILE_ERROR, "NVRTC", 1);
+  fail_create_repeatedly(ctx, &fresh, w, "module_load", GLQJIT_CUDA_ERROR, "loading the kernels", 1);
+  fail_create_repeatedly(ctx, &e81b, w, "device_alloc@2", GLQJIT_CUDA_ERROR, "E81B", 1);
+  fail_create_repeatedly(ctx, &e81b, w, "module_load", GLQJIT_CUDA_ERROR, "CUDA_ERROR_INVALID_IMAGE", 1);
+
+  const size_t free_before = free_device_bytes(cuda);
+  fail_create_repeatedly(ctx, &fresh, w, "module_load", GLQJIT_CUDA_ERROR, "loading the kernels", 100);
+  fail_create_repeatedly(ctx, &e81b, w, "device_alloc", GLQJIT_CUDA_ERROR, "workspace", 100);
+  fail_create_repeatedly(ctx, &e81b, w, "device_alloc@2", GLQJIT_CUDA_ERROR, "out of memory", 300);
+  fail_create_repeatedly(ctx, &e81b, w, "module_load", GLQJIT_CUDA_ERROR, "loading the kernels", 300);
+  const size_t free_after = free_device_bytes(cuda);
+  char detail[160];
+  snprintf(detail, sizeof detail, "device memory is as it was after 800 failed creates (%zu bytes free, then %zu)",
+           free_before, free_after);
+  CHECK(free_after == free_before, detail);
+
+  /* A group whose second linear cannot be made fails whole (the first is freed with it). */
+  glqjit_linear_desc pair[2] = {*good, fresh};
+  glqjit_linear_weights pair_weights[2] = {*w, *w};
+  glqjit_linear_group* group = (glqjit_linear_group*)(void*)&foreign_object;
+  /* The first linear's modules are the live linear's, so only the second one loads any. */
+  CHECK(setenv("GLQJIT_INJECT_FAULT", "module_load", 1) == 0, "setenv GLQJIT_INJECT_FAULT");
+  EXPECT("linear_group_create whose second linear's kernels fail to load",
+         glqjit_linear_group_create(ctx, 2, pair, pair_weights, &group), GLQJIT_CUDA_ERROR,
+         WORDS("loading the kernels"));
+  CHECK(group == NULL, "no group after an injected failure");
+  CHECK(unsetenv("GLQJIT_INJECT_FAULT") == 0, "unsetenv GLQJIT_INJECT_FAULT");
+
+  glqjit_linear* lin = NULL;
+  EXPECT("linear_create at 5 bpw after the injected failures", glqjit_linear_create(ctx, &fresh, w, &lin), GLQJIT_OK,
+         NULL);
+  EXPECT("forward of it", glqjit_linear_forward(lin, x, y, 2, NULL), GLQJIT_OK, NULL);
+  CHECK(cuda->cuCtxSynchronize() == 0, "the forward ran");
+  glqjit_linear_destroy(lin);
+  EXPECT("linear_group_create after the injected failures",
+         glqjit_linear_group_create(ctx, 2, pair, pair_weights, &group), GLQJIT_OK, NULL);
+  EXPECT("forward of the group", glqjit_linear_group_forward(group, x, y, 1, NULL), GLQJIT_OK, NULL);
+  CHECK(cuda->cuCtxSynchronize() == 0, "the group's forward ran");
+  glqjit_linear_group_destroy(group);
+}
 
 static void check_gpu_paths(Cuda* cuda, const char* scratch) {
   CUdevice device = 0;
@@ -509,6 +588,8 @@ static void check_gpu_paths(Cuda* cuda, const char* scratch) {
   glqjit_graph_destroy(graph);
   EXPECT("graph_launch on a destroyed graph", glqjit_graph_launch(graph, NULL), GLQJIT_INVALID_ARGUMENT,
          WORDS("not a live glqjit object"));
+
+  check_injected_failures(cuda, ctx, &good, &w, x, y);
 
   /* Destroyed handles. */
   glqjit_linear_destroy(lin);
