@@ -97,6 +97,29 @@ std::vector<LayerCase> sample_cases() {
   return cases;
 }
 
+std::vector<LayerCase> sanitizer_cases() {
+  const DeviceInfo& device = context().device();
+  const LinearSpec odd{1000, 2080, 3, DType::f16, true, false};
+  const LinearSpec legacy{1000, 2080, 2, DType::bf16, true, true};
+  const Variant family1_k_split = parse_variant("warps=1 k_warps=8 k_split=3 prefetch=1",
+                                                Variant{.family = 1, .table_copies = 4});
+  auto family3 = [&](const LinearSpec& spec, int bucket, int wgmma) {
+    return parse_variant(wgmma ? "wgmma=1" : "wgmma=0",
+                         default_variant(spec, bucket, device.arch, device.sm_count, MatmulFamily::staged));
+  };
+  const int wgmma = int(device.arch.has_wgmma());
+  const LinearSpec q_k_v = group_of({{4096, 4096, 2, DType::f16, false, false},
+                                     {4096, 1024, 2, DType::f16, false, false},
+                                     {4096, 1024, 2, DType::f16, false, false}});
+  return {
+      {odd, {1, 2, 17, 65, 200, 1}, {{128, family3(odd, 128, 0)}, {256, family3(odd, 256, wgmma)}}},
+      {legacy, {1, 8, 130, 1}, {{256, family3(legacy, 256, wgmma)}}},
+      {{14336, 4096, 4, DType::bf16, false, false}, {1, 16, 1}, {{1, family1_k_split}}},
+      {{1536, 576, 8, DType::bf16, true, false}, {1, 3, 1}},
+      {q_k_v, {1}},
+  };
+}
+
 std::vector<LayerCase> correctness_cases() {
   const std::vector<int> batches = {1, 2, 3, 8, 17, 64, 256, 1};  // 1 again: see sample_cases
   struct Shape {

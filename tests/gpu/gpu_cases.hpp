@@ -31,6 +31,12 @@ std::vector<LayerCase> family1_cases();
 // two benchmark shapes; batches 1 to 64), for iterating on kernels.
 std::vector<LayerCase> sample_cases();
 
+// A small subset for compute-sanitizer (memcheck, racecheck, synccheck run the suite 10-100x
+// slower): every kernel family (1 with a K split across CTAs, 2, 3 with mma.sync and with wgmma
+// where the GPU has it), both Hadamard transforms (block-diagonal and a legacy single block),
+// E8P and E81B stages, both dtypes, bias, a group of three linears as one kernel.
+std::vector<LayerCase> sanitizer_cases();
+
 // Compiles (or finds) every kernel set the cases need, in parallel, into the context's store, so
 // that a test does not compile them one by one as it goes.
 void prewarm_store(const std::vector<LayerCase>& cases);

@@ -56,6 +56,10 @@ TEST_CASE("a sample of kernel sets matches the fp64 reference", "[gpu][correctne
   check_cases("sample", sample_cases());
 }
 
+TEST_CASE("compute-sanitizer's subset of kernel sets matches the fp64 reference", "[gpu][correctness][sanitizer]") {
+  check_cases("sanitizer subset", sanitizer_cases());
+}
+
 TEST_CASE("kernel family 3 matches the fp64 reference in the corners of its variants", "[gpu][correctness][family3]") {
   if (!context().device().arch.has_wgmma()) {
     std::printf("family 3 checked with mma.sync only: %s has no warpgroup MMAs (sm_90a only)\n",
