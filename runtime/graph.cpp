@@ -8,7 +8,7 @@
 namespace glqjit {
 namespace {
 
-CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, std::array<void*, 5>& params) {
+CUDA_KERNEL_NODE_PARAMS node_params(KernelCall& call, KernelCall::Params& params) {
   params = call.params();
   CUDA_KERNEL_NODE_PARAMS p{};
   p.func = call.function;
@@ -45,7 +45,7 @@ int ForwardGraph::add_forward(Linear& linear, CUdeviceptr x, CUdeviceptr y, int 
   Entry entry{&linear, batch, linear.forward_calls(x, y, batch, nullptr), {}};
   CUgraphNode previous = entries_.empty() ? nullptr : entries_.back().nodes[entries_.back().forward.count - 1];
   for (int k = 0; k < entry.forward.count; ++k) {
-    std::array<void*, 5> params;
+    KernelCall::Params params;
     CUDA_KERNEL_NODE_PARAMS p = node_params(entry.forward.calls[k], params);
     check_cuda(driver().cuGraphAddKernelNode(&entry.nodes[k], graph_, previous ? &previous : nullptr, previous ? 1 : 0, &p),
                "cuGraphAddKernelNode");
@@ -74,7 +74,7 @@ void ForwardGraph::set_io(int index, CUdeviceptr x, CUdeviceptr y) {
   for (int k = 0; k < entry.forward.count; ++k) {
     KernelCall& call = entry.forward.calls[k];
     if (!call.reads_x && !call.writes_y) continue;  // the others keep their workspace pointers
-    std::array<void*, 5> params;
+    KernelCall::Params params;
     CUDA_KERNEL_NODE_PARAMS p = node_params(call, params);
     check_cuda(driver().cuGraphExecKernelNodeSetParams(exec_, entry.nodes[k], &p), "cuGraphExecKernelNodeSetParams");
   }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "codegen/source.hpp"
 #include "codegen/variant_space.hpp"
 #include "glqjit/error.hpp"
@@ -225,7 +227,7 @@ void Linear::repack_e81b_stages(const Bucket& bucket) {
   check_cuda(d.cuStreamSynchronize(nullptr), "waiting for the E81B repack");
 }
 
-void Linear::check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) const {
+void Linear::check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch, int64_t y_row_stride) const {
   if (batch < 1 || batch > options_.max_batch) {
     throw Error(Status::invalid_argument,
                 fmt::format("batch {} is outside 1..{} (the max_batch this linear was created with); create it with a "
@@ -233,9 +235,14 @@ void Linear::check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) co
                             batch, options_.max_batch));
   }
   if (x == 0 || y == 0) throw Error(Status::invalid_argument, "x and y must be device pointers, not null");
-  if (x % 16 != 0 || y % 16 != 0) {
+  const int y_alignment = y_row_stride == 0 ? 16 : 2;  // a column of a wider y: element-aligned
+  if (x % 16 != 0 || y % y_alignment != 0) {
     throw Error(Status::invalid_argument,
-                fmt::format("x (0x{:x}) and y (0x{:x}) must be 16-byte aligned", x, y));
+                fmt::format("x (0x{:x}) must be 16-byte aligned and y (0x{:x}) {}-byte aligned", x, y, y_alignment));
+  }
+  if (y_row_stride != 0 && (y_row_stride < spec_.out_features || y_row_stride > std::numeric_limits<int>::max())) {
+    throw Error(Status::invalid_argument, fmt::format("y's row stride {} is not between out_features ({}) and 2^31 - 1",
+                                                      y_row_stride, spec_.out_features));
   }
 }
 
@@ -261,11 +268,12 @@ Linear::Bucket& Linear::ready_bucket(int batch, CUstream stream) {
   throw Error(Status::internal, fmt::format("no batch bucket {} planned", wanted));
 }
 
-ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
-  check_forward_arguments(x, y, batch);
+ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream, int64_t y_row_stride) {
+  check_forward_arguments(x, y, batch, y_row_stride);
   const Bucket& bucket = ready_bucket(batch, stream);
   const LaunchPlan& plan = bucket.plan;
   const uint64_t rows = uint64_t(batch);
+  const uint64_t y_stride = uint64_t(y_row_stride != 0 ? y_row_stride : spec_.out_features);
   const bool has_pdl = context_.device().arch.major >= 9;
   ForwardCalls forward;
   auto add = [&](CUfunction function, Dim3 grid, const KernelLaunch& launch, bool takes_weights,
@@ -283,7 +291,7 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   if (plan.fused) {
     // One kernel, which waits for the work before it on the stream only once its codebooks are
     // in shared memory and its first weights asked for (templates/matmul_fused.cuh).
-    KernelCall& call = add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {x, y, workspace_, rows});
+    KernelCall& call = add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {x, y, workspace_, rows, y_stride});
     call.reads_x = call.writes_y = true;
     call.y_arg = 1;
     call.overlaps_previous = has_pdl;
@@ -297,10 +305,10 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   if (bucket.input_strided) add(bucket.input_strided, plan.input_strided_grid(batch), plan.input_strided, false, {input_staged, u});
   add(bucket.matmul, plan.matmul_grid(batch), plan.matmul, true, {u, partial, rows});
   KernelCall& chunks = add(bucket.output_chunks, plan.output_chunks_grid(batch), plan.output_chunks, true,
-                           {partial, y, output_staged, rows});
+                           {partial, y, output_staged, rows, y_stride});
   if (bucket.output_strided) {
     KernelCall& strided =
-        add(bucket.output_strided, plan.output_strided_grid(batch), plan.output_strided, true, {output_staged, y});
+        add(bucket.output_strided, plan.output_strided_grid(batch), plan.output_strided, true, {output_staged, y, y_stride});
     strided.writes_y = true;
     strided.y_arg = 1;
   } else {
@@ -317,9 +325,9 @@ ForwardCalls Linear::forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUst
   return forward;
 }
 
-void Linear::forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
+void Linear::forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream, int64_t y_row_stride) {
   ScopedContext scope(context_.cu());
-  ForwardCalls forward = forward_calls(x, y, batch, stream);
+  ForwardCalls forward = forward_calls(x, y, batch, stream, y_row_stride);
   for (int k = 0; k < forward.count; ++k) launch(forward.calls[k], stream);
 }
 

@@ -54,7 +54,7 @@ struct KernelCall {
   unsigned shared_bytes = 0;
   bool takes_weights = true;
   std::array<KernelWeights, kMaxGroupShards> weights{};
-  std::array<uint64_t, 4> args{};
+  std::array<uint64_t, 5> args{};
   int arg_count = 0;
   bool reads_x = false;   // args[0] is the forward's x
   bool writes_y = false;  // args[y_arg] is the forward's y
@@ -63,8 +63,10 @@ struct KernelCall {
   // that one runs, and waits for it in the kernel (templates/prelude.cuh).
   bool overlaps_previous = false;
 
-  std::array<void*, 5> params() {
-    std::array<void*, 5> p{};
+  // Where each kernel parameter's value is, as cuLaunchKernelEx and graph nodes take them.
+  using Params = std::array<void*, 6>;
+  Params params() {
+    Params p{};
     int n = 0;
     if (takes_weights) p[n++] = weights.data();
     for (int i = 0; i < arg_count; ++i) p[n++] = &args[i];
@@ -111,14 +113,17 @@ class Linear {
   Context& context() const { return context_; }
 
   // y = layer(x) on `stream`: x is [batch, in_features], y is [batch, out_features] (a group's
-  // outputs side by side), both in
-  // the activation dtype, 16-byte aligned. No allocation, synchronization or compilation,
-  // except a lazy bucket's first use, which fails with Error(capture_in_progress) inside
-  // stream capture. Forwards of one linear must not overlap in time (they share a workspace).
-  void forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
+  // outputs side by side), both in the activation dtype, 16-byte aligned. With y_row_stride
+  // (elements, at least out_features) y is instead the first column of a wider output whose rows
+  // lie that far apart, as a LinearGroup writes its linears' columns: then y needs only element
+  // alignment, since every kernel stores y one element at a time. No allocation,
+  // synchronization or compilation, except a lazy bucket's first use, which fails with
+  // Error(capture_in_progress) inside stream capture. Forwards of one linear must not overlap in
+  // time (they share a workspace).
+  void forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream, int64_t y_row_stride = 0);
 
   // The launches forward would make, for graph building (ensures the bucket is ready).
-  ForwardCalls forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
+  ForwardCalls forward_calls(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream, int64_t y_row_stride = 0);
 
   // The variant each batch bucket runs, and whether it came from a tuning record.
   struct BucketInfo {
@@ -131,7 +136,7 @@ class Linear {
 
  private:
   struct Bucket;
-  void check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch) const;
+  void check_forward_arguments(CUdeviceptr x, CUdeviceptr y, int batch, int64_t y_row_stride) const;
   void prepare(const std::vector<Bucket*>& buckets);
   Bucket& ready_bucket(int batch, CUstream stream);
   void repack_e81b_stages(const Bucket& bucket);  // of every linear of a group

@@ -4,7 +4,6 @@
 
 #include "codegen/variant_space.hpp"
 #include "glqjit/error.hpp"
-#include "runtime/driver.hpp"
 #include "support/log.hpp"
 
 namespace glqjit {
@@ -45,8 +44,6 @@ int one_kernel_batches(Context& context, const LinearSpec& group, const LinearOp
   return served;
 }
 
-size_t round_up_256(size_t bytes) { return (bytes + 255) / 256 * 256; }
-
 }  // namespace
 
 LinearGroup::LinearGroup(Context& context, const std::vector<LinearSpec>& linears,
@@ -71,24 +68,8 @@ LinearGroup::LinearGroup(Context& context, const std::vector<LinearSpec>& linear
 
   LinearOptions separate = options;
   separate.variants.clear();
-  size_t staging_bytes = 0;
   for (size_t k = 0; k < linears.size(); ++k) {
     separate_.push_back(std::make_unique<Linear>(context, linears[k], weights[k], separate));
-    staging_offsets_.push_back(staging_bytes);
-    staging_bytes += round_up_256(size_t(options.max_batch) * linears[k].out_features * 2);
-  }
-  ScopedContext scope(context.cu());
-  check_cuda(allocate_device_memory(&staging_, staging_bytes),
-             fmt::format("allocating {} bytes for the group's separate outputs", staging_bytes));
-}
-
-LinearGroup::~LinearGroup() {
-  if (staging_ == 0) return;
-  try {
-    ScopedContext scope(context_.cu());
-    driver().cuMemFree(staging_);
-  } catch (const Error&) {
-    // The context is gone (driver shutdown), and its memory with it.
   }
 }
 
@@ -106,33 +87,9 @@ void LinearGroup::forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stre
   if (y == 0 || y % 16 != 0) {
     throw Error(Status::invalid_argument, fmt::format("y (0x{:x}) must be a 16-byte aligned device pointer", y));
   }
-  forward_separately(x, y, batch, stream);
-}
-
-void LinearGroup::forward_separately(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream) {
-  ScopedContext scope(context_.cu());
   const size_t element = 2;
-  const size_t y_pitch = size_t(spec_.out_features) * element;
   for (size_t k = 0; k < separate_.size(); ++k) {
-    const size_t width = size_t(separate_[k]->spec().out_features) * element;
-    const CUdeviceptr column = y + y_columns_[k] * element;
-    // One row lands in place where it stays 16-byte aligned; else the rows are copied over.
-    if (batch == 1 && column % 16 == 0) {
-      separate_[k]->forward(x, column, batch, stream);
-      continue;
-    }
-    const CUdeviceptr staged = staging_ + staging_offsets_[k];
-    separate_[k]->forward(x, staged, batch, stream);
-    CUDA_MEMCPY2D copy{};
-    copy.srcMemoryType = CU_MEMORYTYPE_DEVICE;
-    copy.srcDevice = staged;
-    copy.srcPitch = width;
-    copy.dstMemoryType = CU_MEMORYTYPE_DEVICE;
-    copy.dstDevice = column;
-    copy.dstPitch = y_pitch;
-    copy.WidthInBytes = width;
-    copy.Height = size_t(batch);
-    check_cuda(driver().cuMemcpy2DAsync(&copy, stream), "copying a linear's outputs into the group's y");
+    separate_[k]->forward(x, y + y_columns_[k] * element, batch, stream, spec_.out_features);
   }
 }
 

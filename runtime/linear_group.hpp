@@ -16,8 +16,8 @@ namespace glqjit {
 // Where the linears agree on bpw, bias and Hadamard mode, the batches that kernel family 1 runs by
 // default (kFusedUpToBucket; further where LinearOptions forces a variant) run as one kernel over
 // all of them (templates/matmul_fused.cuh: one CTA works for one linear), a Linear of the group's
-// spec. Larger batches, and linears that cannot share a kernel, run one
-// forward per linear into a buffer of the group's own, whose columns are then copied into y.
+// spec. Larger batches, and linears that cannot share a kernel, run one forward per linear, each
+// writing its columns of y in place (Linear::forward's y_row_stride).
 class LinearGroup {
  public:
   // `linears` share in_features and dtype (else Error(invalid_argument)); `weights` holds the
@@ -25,7 +25,6 @@ class LinearGroup {
   // kernel). Throws what Linear throws.
   LinearGroup(Context& context, const std::vector<LinearSpec>& linears, const std::vector<DeviceWeights>& weights,
               const LinearOptions& options);
-  ~LinearGroup();
   LinearGroup(const LinearGroup&) = delete;
   LinearGroup& operator=(const LinearGroup&) = delete;
 
@@ -43,16 +42,12 @@ class LinearGroup {
   void forward(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
 
  private:
-  void forward_separately(CUdeviceptr x, CUdeviceptr y, int batch, CUstream stream);
-
   Context& context_;
   LinearSpec spec_;
   LinearOptions options_;
   std::unique_ptr<Linear> one_kernel_;
   std::vector<std::unique_ptr<Linear>> separate_;  // only where some batch needs them
   std::vector<int64_t> y_columns_;                  // where each linear's outputs start in a row of y
-  CUdeviceptr staging_ = 0;  // [linear][max_batch][its out_features], each 256-byte aligned
-  std::vector<size_t> staging_offsets_;
 };
 
 }  // namespace glqjit

@@ -135,10 +135,10 @@ __device__ __forceinline__ void transform_input_slice(const u16* x, int batch, i
 // The output side of block b (of the linear `shard`) for every batch row, from the partial sums
 // of all CTAs.
 __device__ __forceinline__ void transform_output_block(const Weights& w, const ShardRows& shard, const float* partial,
-                                                       u16* y, int batch, int b, float* scratch) {
+                                                       u16* y, int y_row_stride, int batch, int b, float* scratch) {
   const int offset = OUT_BLOCK_OFFSET[b];
   for (int row = 0; row < batch; ++row) {
-    u16* y_row = y + size_t(row) * OUT_FEATURES + shard.y_column;
+    u16* y_row = y + size_t(row) * y_row_stride + shard.y_column;
     hadamard_block(
         scratch, OUT_BLOCK_LOG2[b], [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); },
         [&](int first, int stride, const auto& values) {
@@ -153,7 +153,7 @@ __device__ __forceinline__ void transform_output_block(const Weights& w, const S
 // at 64 registers a thread, with three linears, spilled.
 template <int S>
 __device__ __forceinline__ void fused_forward(const Weights& w, const u16* __restrict__ x, u16* __restrict__ y,
-                                              char* __restrict__ workspace, int batch) {
+                                              int y_row_stride, char* __restrict__ workspace, int batch) {
   constexpr ShardRows shard{SHARD_FIRST_ROW[S], SHARD_OUT_FEATURES[S], SHARD_Y_COLUMN[S]};
   extern __shared__ __align__(16) uint4 matmul_shared[];
   char* shared = reinterpret_cast<char*>(matmul_shared);
@@ -213,19 +213,19 @@ __device__ __forceinline__ void fused_forward(const Weights& w, const u16* __res
   }
   __syncthreads();
   for (int b = 0; b < OUT_BLOCKS; ++b) {
-    if (last_arrivals & (1u << b)) transform_output_block(w, shard, partial, y, batch, b, scratch);
+    if (last_arrivals & (1u << b)) transform_output_block(w, shard, partial, y, y_row_stride, batch, b, scratch);
   }
 }
 
 }  // namespace glq
 
 // workspace: OUT_BLOCKS arrival counters (zero between forwards), then from byte ARRIVAL_BYTES
-// the partial sums, fp32 [K_SPLIT][batch][M_PAD].
+// the partial sums, fp32 [K_SPLIT][batch][M_PAD]. Rows of y are y_row_stride elements apart.
 extern "C" __global__ void __launch_bounds__(MATMUL_WARPS * K_WARPS * 32, CTAS_PER_SM)
 glq_fused(const glq::Shards shards, const u16* __restrict__ x, u16* __restrict__ y, char* __restrict__ workspace,
-          int batch) {
+          int batch, int y_row_stride) {
   const int shard = glq::cta_shard();
   glq::static_for<SHARDS>([&](auto s) {
-    if (shard == s.value) glq::fused_forward<s.value>(shards.w[s.value], x, y, workspace, batch);
+    if (shard == s.value) glq::fused_forward<s.value>(shards.w[s.value], x, y, y_row_stride, workspace, batch);
   });
 }

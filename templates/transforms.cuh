@@ -154,9 +154,11 @@ glq_input_strided(const float* __restrict__ staged, u16* __restrict__ u) {
 
 // Chunk pass of the output side: the sum of the matmul's K_SPLIT partial results, then H over
 // each chunk; y = SU * . + bias when the chunk is its whole block, else fp32 into `staged`.
+// Rows of y are y_row_stride elements apart (OUT_FEATURES, or more where y is a column range of
+// a group's wider output).
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
 glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __restrict__ y, float* __restrict__ staged,
-                  int batch) {
+                  int batch, int y_row_stride) {
   using namespace glq;
   wait_for_previous_kernel();
   let_next_kernel_start();
@@ -166,7 +168,7 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
   const bool final_pass = OUT_CHUNK_FINAL[blockIdx.x];
   const int row = blockIdx.y;
   auto load16 = [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); };
-  u16* y_row = y + size_t(row) * OUT_FEATURES;
+  u16* y_row = y + size_t(row) * y_row_stride;
   auto store = [&](int first, int stride, const auto& values) {
     if (final_pass) {
       store_outputs(w, y_row, OUT_FEATURES, offset + first, stride, values);
@@ -180,14 +182,14 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
 
 // Strided pass of the output side, for blocks larger than a chunk.
 extern "C" __global__ void __launch_bounds__(TRANSFORM_THREADS)
-glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __restrict__ y) {
+glq_output_strided(glq::Weights w, const float* __restrict__ staged, u16* __restrict__ y, int y_row_stride) {
   using namespace glq;
   wait_for_previous_kernel();
   const int column = blockIdx.x * TRANSFORM_THREADS + threadIdx.x;
   const int block = column / TRANSFORM_CHUNK;
   const int first = OUT_STRIDED_OFFSET[block] + column % TRANSFORM_CHUNK;
   const float* staged_row = staged + size_t(blockIdx.y) * M_PAD;
-  u16* y_row = y + size_t(blockIdx.y) * OUT_FEATURES;
+  u16* y_row = y + size_t(blockIdx.y) * y_row_stride;
   strided_pass(
       OUT_STRIDED_LOG2R[block], [&](int q) { return staged_row[first + q * TRANSFORM_CHUNK]; },
       [&](int q, int q_stride, const auto& values) {
