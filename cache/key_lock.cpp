@@ -1,4 +1,4 @@
-#include "cache/compile_lock.hpp"
+#include "cache/key_lock.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -65,9 +65,9 @@ std::chrono::milliseconds compile_lock_timeout() {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
-CompileLock::CompileLock(const std::string& store_path, const std::string& key_digest,
-                         std::chrono::milliseconds timeout)
-    : file_(store_path + "-compile-lock") {
+KeyLock::KeyLock(KeyLockKind kind, const std::string& store_path, const std::string& key_digest,
+                 std::chrono::milliseconds timeout)
+    : file_(store_path + (kind == KeyLockKind::compile ? "-compile-lock" : "-tune-lock")) {
   fd_ = open_lock_file(file_, store_path);
   if (fd_ < 0) return;
   const off_t slot = slot_of(key_digest);
@@ -83,8 +83,8 @@ CompileLock::CompileLock(const std::string& store_path, const std::string& key_d
       outcome_ = Outcome::timed_out;
       break;
     }
-    // A holder releases when its compile is stored; polling (an OFD wait has no timeout) finds
-    // that within 100 ms.
+    // A holder releases when its work is stored; polling (an OFD wait has no timeout) finds that
+    // within 100 ms.
     std::this_thread::sleep_for(std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(
                                                     start + timeout - now + std::chrono::milliseconds(1))));
     pause = std::min(pause * 2, std::chrono::milliseconds(100));
@@ -92,7 +92,7 @@ CompileLock::CompileLock(const std::string& store_path, const std::string& key_d
   waited_ = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
 }
 
-CompileLock::~CompileLock() {
+KeyLock::~KeyLock() {
   if (fd_ >= 0) ::close(fd_);  // drops the OFD lock with its open file description
 }
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <optional>
 
-#include "cache/compile_lock.hpp"
+#include "cache/key_lock.hpp"
 #include "codegen/parallel.hpp"
 #include "glqjit/error.hpp"
 #include "support/log.hpp"
@@ -56,7 +56,7 @@ void take_compile(CompileOutput output, KernelBinary& binary) {
   }
 }
 
-void warn_lock_timed_out(const Store& store, const KernelBinary& binary, const CompileLock& lock) {
+void warn_lock_timed_out(const Store& store, const KernelBinary& binary, const KeyLock& lock) {
   log_line(LogLevel::warn,
            fmt::format("cache store {}: waited {:.0f} s for another process compiling kernel set {} ({} batch bucket "
                        "{}), which holds {}; compiling it here too (GLQJIT_COMPILE_LOCK_TIMEOUT sets the wait)",
@@ -124,10 +124,10 @@ std::vector<ObtainedKernel> obtain_each_kernel(Store* store, std::vector<Generat
     KernelBinary& binary = *entry.binary;
     // Held until the kernel is stored, so that whoever waits for it finds it there. want_ptx
     // compiles whatever the store holds, so it has nothing to wait for.
-    std::optional<CompileLock> lock;
+    std::optional<KeyLock> lock;
     if (storing && !options.want_ptx) {
-      lock.emplace(store->path(), binary.key.digest(), lock_timeout);
-      if (lock->outcome() == CompileLock::Outcome::timed_out) warn_lock_timed_out(*store, binary, *lock);
+      lock.emplace(KeyLockKind::compile, store->path(), binary.key.digest(), lock_timeout);
+      if (lock->outcome() == KeyLock::Outcome::timed_out) warn_lock_timed_out(*store, binary, *lock);
       if (take_from_store(*store, binary)) return;
     }
     try {

@@ -39,7 +39,7 @@ struct ObtainedKernel {
 // Compiles the misses in parallel and stores each one that compiled (unless the store is
 // read-only or null); a kernel set that fails is that entry's error, and the others go on (the
 // tuner builds many candidates at once). Logs one line before compiling. Each miss compiles under
-// its key's compile lock (cache/compile_lock.hpp) and only when the store still lacks it once the
+// its key's compile lock (cache/key_lock.hpp) and only when the store still lacks it once the
 // lock is held, so processes that miss a kernel at once compile it once. A store write that fails
 // (a full disk) logs one warning naming the store and why, and the kernels are returned all the
 // same. Throws Error(cache_error) when a store lookup fails.

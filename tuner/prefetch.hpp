@@ -3,7 +3,7 @@
 // another; the first round of every key is known before anything is timed (tune.hpp's
 // first_candidates), so a background thread compiles those into the store ahead of the loop,
 // which then finds them there. A kernel both want at once is compiled once (the compile lock of
-// cache/compile_lock.hpp excludes threads as it does processes).
+// cache/key_lock.hpp excludes threads as it does processes).
 #pragma once
 
 #include <atomic>

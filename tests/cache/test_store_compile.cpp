@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "cache/compile_lock.hpp"
+#include "cache/key_lock.hpp"
 #include "cache_fixtures.hpp"
 #include "child_process.hpp"
 #include "codegen/variant_space.hpp"
@@ -103,7 +103,7 @@ int compiled_count(std::vector<std::unique_ptr<Dump>>& fleet) {
 bool wait_until_held(const std::string& path, const std::string& digest, std::chrono::seconds limit) {
   const auto deadline = Clock::now() + limit;
   while (Clock::now() < deadline) {
-    if (CompileLock(path, digest, std::chrono::milliseconds(0)).outcome() == CompileLock::Outcome::timed_out) {
+    if (KeyLock(KeyLockKind::compile, path, digest, std::chrono::milliseconds(0)).outcome() == KeyLock::Outcome::timed_out) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -113,24 +113,28 @@ bool wait_until_held(const std::string& path, const std::string& digest, std::ch
 
 }  // namespace
 
-TEST_CASE("compile lock: two holders in one process exclude each other, other keys do not wait", "[cache][lock]") {
+TEST_CASE("key lock: two holders in one process exclude each other, other keys and kinds do not wait", "[cache][lock]") {
   TempDir dir;
   const std::string path = dir.file("store.db");
   { Store create(StoreOptions{path, false}); }
-  const CompileLock first(path, "digest-a", std::chrono::milliseconds(0));
-  REQUIRE(first.outcome() == CompileLock::Outcome::held);
+  const KeyLock first(KeyLockKind::compile, path, "digest-a", std::chrono::milliseconds(0));
+  REQUIRE(first.outcome() == KeyLock::Outcome::held);
   // Per open file description, not per process (as plain fcntl locks are): the compile threads of
   // one process wait for each other too.
   const auto start = Clock::now();
-  const CompileLock second(path, "digest-a", std::chrono::milliseconds(200));
-  CHECK(second.outcome() == CompileLock::Outcome::timed_out);
+  const KeyLock second(KeyLockKind::compile, path, "digest-a", std::chrono::milliseconds(200));
+  CHECK(second.outcome() == KeyLock::Outcome::timed_out);
   CHECK(Clock::now() - start >= std::chrono::milliseconds(200));
   CHECK(second.waited() >= std::chrono::milliseconds(200));
-  CHECK(CompileLock(path, "digest-b", std::chrono::milliseconds(0)).outcome() == CompileLock::Outcome::held);
+  CHECK(KeyLock(KeyLockKind::compile, path, "digest-b", std::chrono::milliseconds(0)).outcome() == KeyLock::Outcome::held);
   CHECK(first.file() == path + "-compile-lock");
+  // A tune claim of the same digest is another lock, in a file of its own.
+  const KeyLock claim(KeyLockKind::tune, path, "digest-a", std::chrono::milliseconds(0));
+  CHECK(claim.outcome() == KeyLock::Outcome::held);
+  CHECK(claim.file() == path + "-tune-lock");
   // Without a folder to hold the lock file there is nothing to coordinate with.
-  CHECK(CompileLock(dir.file("missing/store.db"), "digest-a", std::chrono::milliseconds(0)).outcome() ==
-        CompileLock::Outcome::unavailable);
+  CHECK(KeyLock(KeyLockKind::compile, dir.file("missing/store.db"), "digest-a", std::chrono::milliseconds(0)).outcome() ==
+        KeyLock::Outcome::unavailable);
 }
 
 TEST_CASE("a store write that fails returns the compiled kernel with one warning naming the store and why",
@@ -233,8 +237,8 @@ TEST_CASE("a compile lock holder that hangs is waited for only until the timeout
   TempDir dir;
   const std::string path = dir.file("fleet.db");
   { Store create(StoreOptions{path, false}); }
-  const CompileLock hung(path, digest_of(1), std::chrono::milliseconds(0));  // held here, never released
-  REQUIRE(hung.outcome() == CompileLock::Outcome::held);
+  const KeyLock hung(KeyLockKind::compile, path, digest_of(1), std::chrono::milliseconds(0));  // held here, never released
+  REQUIRE(hung.outcome() == KeyLock::Outcome::held);
   const auto start = Clock::now();
   std::vector<std::unique_ptr<Dump>> fleet;
   for (int i = 0; i < 2; ++i) {
