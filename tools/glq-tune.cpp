@@ -28,6 +28,7 @@
 #include "runtime/kernel_binary.hpp"
 #include "support/log.hpp"
 #include "tools/tool_main.hpp"
+#include "tools/tune_workers.hpp"
 #include "tuner/checkpoint.hpp"
 #include "tuner/device_layer.hpp"
 #include "tuner/gpu_timer.hpp"
@@ -36,6 +37,7 @@
 #include "tuner/model_config.hpp"
 #include "tuner/prefetch.hpp"
 #include "tuner/reference_gate.hpp"
+#include "tuner/shared_run.hpp"
 #include "tuner/tune.hpp"
 
 namespace glqjit {
@@ -65,6 +67,9 @@ struct Options {
   bool compile_only = false;
   std::string arch, gpu;
   int sm_count = 0;
+  std::string devices_text;  // --devices, as given
+  std::vector<int> devices;  // parsed from it
+  bool worker = false;       // one of --devices' workers (tools/tune_workers.hpp)
 };
 
 // One linear the model needs, or a group of its linears that read the same input (one kernel at
@@ -178,10 +183,16 @@ std::string format_duration(double seconds) {
   return fmt::format("{}h{:02}m", int(seconds) / 3600, int(seconds) % 3600 / 60);
 }
 
-// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise (logs, CI).
+// Progress on stderr: a bar redrawn in place on a terminal, plain lines otherwise (logs, CI). A
+// worker of --devices writes plain lines that start with `prefix`, since its siblings share the
+// terminal.
 class Progress {
  public:
-  explicit Progress(int keys) : keys_(keys), start_(std::chrono::steady_clock::now()), tty_(isatty(STDERR_FILENO)) {}
+  explicit Progress(int keys, std::string prefix = "")
+      : keys_(keys),
+        start_(std::chrono::steady_clock::now()),
+        tty_(prefix.empty() && isatty(STDERR_FILENO)),
+        prefix_(std::move(prefix)) {}
 
   void candidate(const std::string& key, const TuneStep& step) {
     if (!tty_) return;
@@ -191,7 +202,7 @@ class Progress {
 
   void line(const std::string& text) {
     if (tty_) std::fputs("\r\033[K", stderr);
-    std::fprintf(stderr, "%s\n", text.c_str());
+    std::fprintf(stderr, "%s%s\n", prefix_.c_str(), text.c_str());
   }
 
   void key_done(const std::string& text) {
@@ -219,6 +230,7 @@ class Progress {
   int done_ = 0;
   std::chrono::steady_clock::time_point start_;
   bool tty_;
+  std::string prefix_;
 };
 
 // The knobs where `variant` differs from `base`, as parse_variant text ("" when none).
@@ -265,9 +277,20 @@ struct ReportRow {
   TuneOutcome outcome;
 };
 
+// How the workers of --devices went, for the report of the run that follows them.
+struct WorkersReport {
+  std::vector<WorkerEnd> ends;
+  double seconds = 0;
+};
+
 Json report_json(const std::vector<ReportRow>& rows, const std::string& device, const std::string& store,
-                 double seconds) {
+                 double seconds, const WorkersReport* workers) {
   Json json = {{"tool", "glq-tune"}, {"device", device}, {"store", store}, {"wall_s", seconds}};
+  if (workers != nullptr) {
+    Json& out = json["workers"] = Json::array();
+    for (const WorkerEnd& end : workers->ends) out.push_back({{"device", end.device}, {"how", end.how}});
+    json["workers_wall_s"] = workers->seconds;
+  }
   Json& out = json["keys"] = Json::array();
   for (const ReportRow& row : rows) {
     const TuneOutcome& o = row.outcome;
@@ -330,7 +353,11 @@ std::unique_ptr<Context> open_context(const Options& options) {
   }
 }
 
-void tune_on_gpu(const Options& options, const std::vector<Target>& targets, const std::vector<int>& buckets) {
+// Tunes every key on options.device; as a worker of --devices, only those no other worker has
+// (tuner/shared_run.hpp). After the workers (`workers` set), every key is in the store and this
+// run only reads it back for the table, tuning what a worker that died left.
+void tune_on_gpu(const Options& options, const std::vector<Target>& targets, const std::vector<int>& buckets,
+                 const WorkersReport* workers = nullptr) {
   const std::unique_ptr<Context> owned_context = open_context(options);
   Context& context = *owned_context;
   Store* store = context.store();
@@ -350,7 +377,7 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
   const std::vector<TargetWork> work =
       work_of(targets, buckets, device.arch, device.sm_count, [&](const std::string& note) { notes.push_back(note); });
   const int keys = key_count(work);
-  Progress progress(keys);
+  Progress progress(keys, options.worker ? fmt::format("gpu {}: ", options.device) : "");
   progress.line(fmt::format("glq-tune: {} linear spec(s) and groups, {} keys on {} ({}), store {}", work.size(), keys,
                             device.name, device.arch.name(), store->path()));
   for (const std::string& note : notes) progress.line(note);
@@ -365,50 +392,82 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
     }
   }
   const KernelPrefetcher prefetcher(*store, device.arch, std::move(ahead));
-  std::vector<ReportRow> rows;
+  // Every key in order, with the seed of its target's random layers (one per target).
+  struct WorkKey {
+    const Target* target;
+    int bucket;
+    int largest_bucket;  // of the target: what its timer's copies are sized for
+    uint64_t layer_seed;
+  };
+  std::vector<WorkKey> work_keys;
   std::random_device seeds;
-  int key_index = 0;
   for (const TargetWork& target_work : work) {
-    const Target& target = *target_work.target;
     const uint64_t layer_seed = (uint64_t(seeds()) << 32) | seeds();
-    LazyTimer timer([&]() -> std::unique_ptr<Timer> {
-      return std::make_unique<LayerTimer>(context, target.spec, random_layers(target.spec, layer_seed),
-                                          target_work.buckets.back(), LayerTimerOptions{kTuningRounds, kTuningReplays});
-    });
     for (int bucket : target_work.buckets) {
-      if (options.budget_minutes > 0) {
-        // The budget left, shared evenly among the keys left.
-        const auto left = budget_end - std::chrono::steady_clock::now();
-        settings.deadline = std::chrono::steady_clock::now() + left / std::max(1, keys - key_index);
-      }
-      ++key_index;
-      const std::string key = fmt::format("{} bucket {}", target.spec.canonical(), bucket);
-      const uint64_t gate_seed = (uint64_t(seeds()) << 32) | seeds();
-      LazyGate gate([&]() -> std::unique_ptr<Gate> {
-        return std::make_unique<ReferenceGate>(context, target.spec, bucket, gate_seed);
-      });
-      KernelBuilder builder(store, target.spec, bucket, device.arch);
-      const auto start = std::chrono::steady_clock::now();
-      TuneOutcome outcome = tune_key({target.spec, bucket}, settings, builder, gate, timer, store,
-                                     [&](const TuneStep& step) { progress.candidate(key, step); });
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::string summary = fmt::format("{}: ", key);
-      if (outcome.choice.winner) {
-        const std::string knobs = difference(outcome.choice.winner->variant, outcome.default_variant);
-        summary += fmt::format("{} {:.2f} µs", knobs.empty() ? "default" : "\"" + knobs + "\"",
-                               outcome.choice.winner->median_us);
-        if (outcome.default_measurement) {
-          summary += fmt::format(" ({:.2f}x over the default)",
-                                 outcome.default_measurement->median_us / outcome.choice.winner->median_us);
-        }
-      } else {
-        summary += "no winner: " + outcome.choice.why;
-      }
-      summary += fmt::format(", {} measured, {} from the store, in {}", outcome.measured_now, outcome.from_store,
-                             format_duration(seconds));
-      progress.key_done(summary);
-      rows.push_back({target, bucket, std::move(outcome)});
+      work_keys.push_back({target_work.target, bucket, target_work.buckets.back(), layer_seed});
     }
+  }
+  std::vector<ReportRow> rows;
+  // The timer of the target in hand, kept across its buckets and dropped at the next target, so
+  // that one target's copies are on the GPU at a time.
+  const Target* timer_target = nullptr;
+  std::unique_ptr<LazyTimer> timer;
+  int keys_started = 0;
+  auto tune_one = [&](size_t index) {
+    const WorkKey& work_key = work_keys[index];
+    const Target& target = *work_key.target;
+    const int bucket = work_key.bucket;
+    if (timer_target != &target) {
+      timer_target = &target;
+      timer = std::make_unique<LazyTimer>([&context, &target, work_key]() -> std::unique_ptr<Timer> {
+        return std::make_unique<LayerTimer>(context, target.spec, random_layers(target.spec, work_key.layer_seed),
+                                            work_key.largest_bucket, LayerTimerOptions{kTuningRounds, kTuningReplays});
+      });
+    }
+    if (options.budget_minutes > 0) {
+      // The budget left, shared evenly among the keys left.
+      const auto left = budget_end - std::chrono::steady_clock::now();
+      settings.deadline = std::chrono::steady_clock::now() + left / std::max(1, keys - keys_started);
+    }
+    ++keys_started;
+    const std::string key = fmt::format("{} bucket {}", target.spec.canonical(), bucket);
+    const uint64_t gate_seed = (uint64_t(seeds()) << 32) | seeds();
+    LazyGate gate([&]() -> std::unique_ptr<Gate> {
+      return std::make_unique<ReferenceGate>(context, target.spec, bucket, gate_seed);
+    });
+    KernelBuilder builder(store, target.spec, bucket, device.arch);
+    const auto start = std::chrono::steady_clock::now();
+    TuneOutcome outcome = tune_key({target.spec, bucket}, settings, builder, gate, *timer, store,
+                                   [&](const TuneStep& step) { progress.candidate(key, step); });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string summary = fmt::format("{}: ", key);
+    if (outcome.choice.winner) {
+      const std::string knobs = difference(outcome.choice.winner->variant, outcome.default_variant);
+      summary += fmt::format("{} {:.2f} µs", knobs.empty() ? "default" : "\"" + knobs + "\"",
+                             outcome.choice.winner->median_us);
+      if (outcome.default_measurement) {
+        summary += fmt::format(" ({:.2f}x over the default)",
+                               outcome.default_measurement->median_us / outcome.choice.winner->median_us);
+      }
+    } else {
+      summary += "no winner: " + outcome.choice.why;
+    }
+    summary += fmt::format(", {} measured, {} from the store, in {}", outcome.measured_now, outcome.from_store,
+                           format_duration(seconds));
+    progress.key_done(summary);
+    rows.push_back({target, bucket, std::move(outcome)});
+  };
+  if (options.worker) {
+    std::vector<std::string> key_names;
+    for (const WorkKey& work_key : work_keys) {
+      key_names.push_back(fmt::format("{} | {} | bucket {}", settings.device_signature, work_key.target->spec.canonical(),
+                                      work_key.bucket));
+    }
+    const SharedRunCounts counts = for_each_shared_key(store->path(), key_names, tune_one);
+    progress.line(fmt::format("glq-tune worker: {} keys taken first here, {} after another worker had them",
+                              counts.taken, counts.waited_for));
+  } else {
+    for (size_t index = 0; index < work_keys.size(); ++index) tune_one(index);
   }
   PhaseSeconds total;
   for (const ReportRow& row : rows) {
@@ -419,8 +478,54 @@ void tune_on_gpu(const Options& options, const std::vector<Target>& targets, con
   progress.line(fmt::format("glq-tune: {} keys in {} (building {}, checking {}, timing {})", keys,
                             format_duration(progress.elapsed_s()), format_duration(total.build),
                             format_duration(total.gate), format_duration(total.time)));
+  if (options.worker) return;  // the run that started the workers reports
   print_table(rows);
-  write_json_file(options.json, report_json(rows, device.signature(), store->path(), progress.elapsed_s()));
+  const double seconds = progress.elapsed_s() + (workers != nullptr ? workers->seconds : 0);
+  write_json_file(options.json, report_json(rows, device.signature(), store->path(), seconds, workers));
+}
+
+// --devices: a worker per listed GPU over one store, then the table from the store on the first.
+void tune_with_workers(const Options& options, const std::vector<Target>& targets, const std::vector<int>& buckets,
+                       const std::vector<std::string>& arguments) {
+  std::string store_path, signature;
+  for (int device : std::set<int>(options.devices.begin(), options.devices.end())) {
+    Options one = options;
+    one.device = device;
+    const std::unique_ptr<Context> context = open_context(one);
+    if (context->store() == nullptr) throw Error(Status::cache_error, "glq-tune --devices needs a kernel store; pass --cache PATH");
+    store_path = context->store()->path();
+    const std::string here = context->device().signature();
+    if (!signature.empty() && here != signature) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("--devices mixes GPU models ({} and {}); tuning records hold for one model, so tune each "
+                              "model in a run of its own",
+                              signature, here));
+    }
+    signature = here;
+  }
+  std::string list;
+  for (int device : options.devices) list += fmt::format("{}{}", list.empty() ? "" : ",", device);
+  std::fprintf(stderr, "glq-tune: %zu workers on GPUs %s, sharing the keys through %s\n", options.devices.size(),
+               list.c_str(), store_path.c_str());
+  const auto start = std::chrono::steady_clock::now();
+  WorkersReport report;
+  report.ends = run_workers(arguments, options.devices);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::string> failed;
+  for (const WorkerEnd& end : report.ends) {
+    if (end.finished) continue;
+    failed.push_back(fmt::format("the worker on GPU {} {}", end.device, end.how));
+    std::fprintf(stderr, "glq-tune: %s; the other workers, or this last pass, tune what it left\n",
+                 failed.back().c_str());
+  }
+  std::fprintf(stderr, "glq-tune: the workers are done in %s; the table, from the store, on GPU %d:\n",
+               format_duration(report.seconds).c_str(), options.devices.front());
+  Options summary = options;
+  summary.device = options.devices.front();
+  tune_on_gpu(summary, targets, buckets, &report);
+  if (!failed.empty()) {
+    throw Error(Status::internal, fmt::format("{} (every key is tuned now; see above)", fmt::join(failed, "; ")));
+  }
 }
 
 // Ahead of time, without a GPU: the default kernel set of every key for a named card.
@@ -478,12 +583,13 @@ void compile_only(const Options& options, const std::vector<Target>& targets, co
   if (failed > 0) throw Error(Status::compile_error, fmt::format("{} kernel set(s) did not compile (see above)", failed));
 }
 
-void run_tune(const Options& options) {
+void run_tune(const Options& options, const std::vector<std::string>& arguments) {
   const std::vector<Target> targets = targets_of(options);
   const std::vector<int> buckets = buckets_of(options.batches);
   check_output_writable(options.json, "--json");
   if (options.compile_only) return compile_only(options, targets, buckets);
   try {
+    if (!options.devices.empty() && !options.worker) return tune_with_workers(options, targets, buckets, arguments);
     tune_on_gpu(options, targets, buckets);
   } catch (const Error& error) {
     // A card named on a machine without a GPU: what can be done here is compiling for it.
@@ -550,7 +656,21 @@ int main(int argc, char** argv) {
                  "walk: from the default and the other kernel families' defaults, one knob at a time while it pays "
                  "(default); exhaustive: every legal variant")
       ->check(CLI::IsMember({"walk", "exhaustive"}));
-  app.add_option("--device", options.device, "CUDA device ordinal (default: 0)")->check(CLI::Range(0, 1023));
+  auto* device_option =
+      app.add_option("--device", options.device, "CUDA device ordinal (default: 0)")->check(CLI::Range(0, 1023));
+  app.add_option("--devices", options.devices_text,
+                 "tune on several GPUs of this host (of one model) at once, e.g. 0,1,2,3: a worker process per GPU, "
+                 "each taking the next key no other has, over one store; a worker that dies loses only the "
+                 "candidate it was measuring (its keys go to the others); then the table from the store")
+      ->type_name("LIST")
+      ->excludes(device_option)
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            std::string why;
+            return parse_device_list(text, why) ? std::string() : why;
+          },
+          ""));
+  app.add_flag("--worker", options.worker, "")->group("");  // set by --devices for its workers
   app.add_option("--cache", options.cache,
                  "the kernel store to fill (default: $GLQJIT_CACHE, else $XDG_CACHE_HOME/glqjit/glqjit.db, else "
                  "~/.cache/glqjit/glqjit.db)")
@@ -643,6 +763,11 @@ int main(int argc, char** argv) {
       throw Error(Status::invalid_argument,
                   "say what to tune with exactly one of --model config.json, a checkpoint folder, or --shape OUTxIN");
     }
-    run_tune(options);
+    if (!options.devices_text.empty()) {
+      std::string why;
+      options.devices = *parse_device_list(options.devices_text, why);
+      if (options.compile_only) throw Error(Status::invalid_argument, "--devices needs GPUs; --compile-only uses none");
+    }
+    run_tune(options, std::vector<std::string>(argv + 1, argv + argc));
   });
 }

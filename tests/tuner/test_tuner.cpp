@@ -16,6 +16,7 @@
 #include "tuner/context_lost.hpp"
 #include "tuner/prefetch.hpp"
 #include "tuner/tune.hpp"
+#include "tuner_fakes.hpp"
 
 namespace glqjit {
 namespace {
@@ -55,43 +56,6 @@ Variant two_steps_away(std::mt19937_64& rng) {
   REQUIRE(!reachable.empty());
   return reachable[std::uniform_int_distribution<size_t>(0, reachable.size() - 1)(rng)];
 }
-
-class FakeBuilder final : public Builder {
- public:
-  std::set<std::string> fails_to_compile, spills;
-  int built = 0;
-  std::vector<std::vector<Variant>> batches;  // what each build call was given
-  std::string kernel_digest(const Variant& variant) override { return "digest of " + variant.canonical(); }
-  std::vector<BuildResult> build(const std::vector<Variant>& variants) override {
-    batches.push_back(variants);
-    std::vector<BuildResult> results;
-    for (const Variant& v : variants) {
-      ++built;
-      BuildResult r;
-      r.kernel_digest = kernel_digest(v);
-      if (fails_to_compile.count(v.canonical())) r.status = MeasurementStatus::compile_failed, r.reason = "planted";
-      if (spills.count(v.canonical())) r.status = MeasurementStatus::over_resources, r.reason = "planted";
-      results.push_back(r);
-    }
-    return results;
-  }
-};
-
-class FakeGate final : public Gate {
- public:
-  std::set<std::string> wrong;
-  int checked = 0;
-  GateResult check(const Variant& variant) override {
-    ++checked;
-    GateResult result;
-    if (wrong.count(variant.canonical())) {
-      result.status = MeasurementStatus::wrong_result;
-      result.worst_error = 0.5;
-      result.reason = "planted";
-    }
-    return result;
-  }
-};
 
 // Throws ContextLost at its `fail_at`-th call, as a kernel fault would.
 class DyingTimer final : public Timer {
