@@ -33,6 +33,7 @@
 #include "codegen/variant_space.hpp"
 #include "format/geometry.hpp"
 #include "format/layer.hpp"
+#include "glqjit_source_commit.hpp"
 #include "runtime/context.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/linear.hpp"
@@ -325,38 +326,6 @@ std::string utc_now() {
   char text[64] = {};
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
-}
-
-// Runs a shell command and returns its first line of output, or "" when it fails.
-std::string command_line_output(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return "";
-  char buffer[256] = {};
-  std::string line;
-  if (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) line = buffer;
-  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) {
-  }
-  const int status = pclose(pipe);
-  if (status != 0) return "";
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  return line;
-}
-
-// The commit the binary was built from (the git checkout it sits in), "+dirty" when tracked
-// files differ from it; "" when unknown.
-std::string source_commit() {
-  std::error_code error;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
-  if (error) return "";
-  std::string dir = exe.parent_path().string();
-  std::string quoted = "'";
-  for (char c : dir) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  quoted += "'";
-  const std::string commit = command_line_output("git -C " + quoted + " rev-parse --short=12 HEAD 2>/dev/null");
-  if (commit.empty()) return "";
-  const std::string dirty =
-      command_line_output("git -C " + quoted + " status --porcelain --untracked-files=no 2>/dev/null | head -n 1");
-  return dirty.empty() ? commit : commit + "+dirty";
 }
 
 // Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
@@ -1192,7 +1161,7 @@ void run(const Options& options) {
   const bench::Clocks max_clocks = nvml.max_clocks();
   const int power_limit_w = nvml.power_limit_w();
   const std::string date = utc_now();
-  const std::string commit = source_commit();
+  const std::string commit = GLQJIT_SOURCE_COMMIT;  // at build time: cmake/write_commit.cmake
   const std::string version = GLQJIT_VERSION;
   progress(fmt::format("{} (device {}, {}, {} SMs); store {}", info.name, info.ordinal, info.arch.name(), info.sm_count,
                        context->store() ? context->store()->path() : std::string("none")));
