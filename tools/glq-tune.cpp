@@ -580,6 +580,22 @@ void compile_only(const Options& options, const std::vector<Target>& targets, co
   }
   progress.line(fmt::format("glq-tune --compile-only: {} kernel sets in the store, {} failed, in {}",
                             obtained.size() - failed, failed, format_duration(progress.elapsed_s())));
+  Json json = {{"tool", "glq-tune"},  {"compile_only", true},      {"arch", arch.name()},
+               {"sm_count", sm_count}, {"store", store->path()}, {"wall_s", progress.elapsed_s()}};
+  Json& keys = json["keys"] = Json::array();
+  for (size_t i = 0; i < obtained.size(); ++i) {
+    Json entry = {{"spec", generated[i].spec.canonical()},
+                  {"batch_bucket", generated[i].batch_bucket},
+                  {"variant", generated[i].variant.canonical()}};
+    if (obtained[i].error) {
+      entry["error"] = obtained[i].error->what();
+    } else {
+      entry["kernel_digest"] = obtained[i].binary->key.digest();
+      entry["from_store"] = obtained[i].binary->from_store;
+    }
+    keys.push_back(entry);
+  }
+  write_json_file(options.json, json);
   if (failed > 0) throw Error(Status::compile_error, fmt::format("{} kernel set(s) did not compile (see above)", failed));
 }
 
@@ -675,7 +691,8 @@ int main(int argc, char** argv) {
                  "the kernel store to fill (default: $GLQJIT_CACHE, else $XDG_CACHE_HOME/glqjit/glqjit.db, else "
                  "~/.cache/glqjit/glqjit.db)")
       ->type_name("PATH");
-  app.add_option("--json", options.json, "also write the final table as JSON to FILE ('-': standard output)")
+  app.add_option("--json", options.json, "also write the final table (with --compile-only: the kernel sets compiled) as JSON to FILE ('-': "
+                 "standard output)")
       ->type_name("FILE");
   app.add_flag("--compile-only", options.compile_only,
                "no GPU needed: compile the default kernel set of every key for the card named by --gpu or by --arch "
