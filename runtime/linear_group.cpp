@@ -69,7 +69,12 @@ LinearGroup::LinearGroup(Context& context, const std::vector<LinearSpec>& linear
   LinearOptions separate = options;
   separate.variants.clear();
   for (size_t k = 0; k < linears.size(); ++k) {
-    separate_.push_back(std::make_unique<Linear>(context, linears[k], weights[k], separate));
+    try {
+      separate_.push_back(std::make_unique<Linear>(context, linears[k], weights[k], separate));
+    } catch (const Error& error) {
+      throw Error(error.status(),
+                  fmt::format("linear {} of the group ({}): {}", k, linears[k].canonical(), error.what()));
+    }
   }
 }
 

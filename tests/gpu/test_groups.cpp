@@ -134,6 +134,21 @@ TEST_CASE("a group refuses linears that do not read the same input", "[gpu][grou
   } catch (const Error& error) {
     CHECK(error.status() == Status::invalid_argument);
   }
+  // Linears that cannot share a kernel are made one by one: a bad one is named.
+  const QuantizedLayer c = random_layer(4096, 512, 4, 3, options);
+  UploadedLayer uc = upload(c, DType::f16);
+  DeviceWeights no_su = uc.weights;
+  no_su.su = 0;
+  try {
+    LinearGroup group(context(), {linear(4096, 1024, 2), linear(4096, 512, 4)}, {ua.weights, no_su}, linear_options);
+    FAIL("a group whose second linear has no SU was created");
+  } catch (const Error& error) {
+    CHECK(error.status() == Status::invalid_argument);
+    const std::string message = error.what();
+    INFO(message);
+    CHECK(message.find("linear 1 of the group (in=4096 out=512 bpw=4") != std::string::npos);
+    CHECK(message.find("SU is a null pointer") != std::string::npos);
+  }
 }
 
 }  // namespace glqjit::test
