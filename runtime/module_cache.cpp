@@ -1,5 +1,7 @@
 #include "runtime/module_cache.hpp"
 
+#include <algorithm>
+
 #include "glqjit/error.hpp"
 #include "runtime/driver.hpp"
 #include "support/fault_injection.hpp"
@@ -39,6 +41,12 @@ std::shared_ptr<LoadedModule> ModuleCache::load(const std::string& key_digest, c
   // Drop entries whose modules are gone, so that a long tuning run does not grow the map.
   std::erase_if(modules_, [](const auto& entry) { return entry.second.expired(); });
   return loaded;
+}
+
+size_t ModuleCache::loaded_count() {
+  std::lock_guard lock(mutex_);
+  return size_t(
+      std::count_if(modules_.begin(), modules_.end(), [](const auto& entry) { return !entry.second.expired(); }));
 }
 
 }  // namespace glqjit

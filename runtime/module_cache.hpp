@@ -34,6 +34,9 @@ class ModuleCache {
   // unloaded when its last holder lets go. Throws Error(cuda_error) when loading fails.
   std::shared_ptr<LoadedModule> load(const std::string& key_digest, const std::vector<uint8_t>& cubin,
                                      const std::string& what);
+  // How many modules are loaded now (some holder still has each): glq-bench --plan-time sets it
+  // against the linears planned, to show they share their kernel sets.
+  size_t loaded_count();
 
  private:
   CUcontext context_;

@@ -3,7 +3,8 @@
 // over all copies captured in one CUDA graph, a warm-up replay, the median of 5 timed replays. With
 // --model, the shapes are a model's linears and the groups of them that read the same input (q+k+v,
 // gate+up: one glqjit::LinearGroup each), and decoder-layer rows sum one layer's seven linears, once
-// launched separately and once grouped.
+// launched separately and once grouped. With --model and --plan-time it times no kernels but how long
+// planning every linear of the model takes (tools/bench_plan_time.hpp).
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,7 +15,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -33,14 +33,16 @@
 #include "codegen/variant_space.hpp"
 #include "format/geometry.hpp"
 #include "format/layer.hpp"
-#include "glqjit_source_commit.hpp"
 #include "runtime/context.hpp"
 #include "runtime/driver.hpp"
 #include "runtime/linear.hpp"
 #include "runtime/linear_group.hpp"
+#include "tools/bench_card.hpp"
 #include "tools/bench_cublas.hpp"
 #include "tools/bench_cublaslt.hpp"
+#include "tools/bench_median.hpp"
 #include "tools/bench_nvml.hpp"
+#include "tools/bench_plan_time.hpp"
 #include "tools/fp8_e4m3.hpp"
 #include "tools/tool_main.hpp"
 #include "tuner/gpu_timer.hpp"
@@ -85,6 +87,7 @@ struct Options {
   int rounds = 20;
   int replays = 5;
   std::string variant;  // parts over each bucket's default variant
+  bool plan_time = false;  // plan the whole --model instead of timing kernels (tools/bench_plan_time.hpp)
 };
 
 template <class T>
@@ -312,22 +315,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-double median(std::vector<double> values) {
-  if (values.empty()) return kNaN;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[64] = {};
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // Whether the first values of a fp16 output are all finite (a broken kernel or layer shows).
 bool finite_f16(const DeviceBuffer& y, size_t count) {
   count = std::min(count, kFiniteCheckValues);
@@ -471,7 +458,7 @@ Bandwidth measure_read_bandwidth(CUcontext context, const Probe& probe, CUstream
       const double ms = timer.stop_ms(stream);
       gbps.push_back(ms > 0 ? double(kProbeBytes) / (ms * 1e-3) / 1e9 : 0.0);
     }
-    const double median_gbps = median(gbps);
+    const double median_gbps = bench::median(gbps);
     best.configurations.push_back({{"threads", threads}, {"blocks", blocks}, {"median_gbps", median_gbps}});
     if (median_gbps * 1e9 > best.bytes_per_second) {
       best.bytes_per_second = median_gbps * 1e9;
@@ -698,8 +685,7 @@ struct Report {
     auto speedup = [&](double baseline_us, double glq_us, bool shown) {
       return shown ? number(baseline_us / glq_us, "x") : std::string("n/a");
     };
-    std::string text = "# glq-bench\n\n";
-    for (const auto& line : header["report_lines"]) text += "- " + line.get<std::string>() + "\n";
+    std::string text = bench::markdown_heading(header);
     text +=
         "\n| shape (out x in) | bpw | batch | glqjit µs | roofline µs | efficiency | cuBLAS µs | speedup vs cuBLAS "
         "| FP8 µs | vs FP8 |\n";
@@ -739,11 +725,13 @@ struct Report {
   }
 };
 
-void write_outputs(const Options& options, const Report& report) {
+void write_json(const std::string& path, const Json& document) {
   // NVRTC logs in error messages need not be UTF-8: replace what is not rather than throw.
-  if (!options.json.empty()) {
-    write_output_file(options.json, report.json().dump(2, ' ', false, Json::error_handler_t::replace) + "\n", "--json");
-  }
+  write_output_file(path, document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n", "--json");
+}
+
+void write_outputs(const Options& options, const Report& report) {
+  if (!options.json.empty()) write_json(options.json, report.json());
   if (!options.csv.empty()) write_output_file(options.csv, report.csv(), "--csv");
 }
 
@@ -1090,12 +1078,6 @@ class TemporaryStore {
   std::string dir_;
 };
 
-int device_attribute(CUdevice device, CUdevice_attribute attribute) {
-  int value = -1;
-  if (driver().cuDeviceGetAttribute(&value, attribute, device) != CUDA_SUCCESS) return -1;
-  return value;
-}
-
 // Whether cuBLASLt can run FP8 here, and with what: the report's "FP8:" line.
 std::unique_ptr<bench::CublasLt> load_fp8_baseline(const Options& options, const DeviceInfo& info, std::string& note) {
   if (options.no_fp8) {
@@ -1123,6 +1105,53 @@ std::unique_ptr<bench::CublasLt> load_fp8_baseline(const Options& options, const
   return lt;
 }
 
+// The run's context over the kernel store --cache names, else the default one, else (when that
+// cannot be opened) a temporary one; so its store() is never null.
+std::unique_ptr<Context> open_context(const Options& options, TemporaryStore& temporary_store) {
+  auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
+  if (context->store() == nullptr) {
+    const std::string path = temporary_store.create();
+    progress("no kernel store could be opened; using a temporary one at " + path + " (pass --cache PATH to keep it)");
+    context.reset();
+    context = std::make_unique<Context>(options.device, ContextOptions{path, false, false});
+  }
+  return context;
+}
+
+void progress_device(Context& context) {
+  const DeviceInfo& info = context.device();
+  progress(fmt::format("{} (device {}, {}, {} SMs); store {}", info.name, info.ordinal, info.arch.name(), info.sm_count,
+                       context.store()->path()));
+}
+
+// --plan-time: the card, then how long planning every linear of --model takes.
+void run_plan_time(const Options& options) {
+  // As in run(): the command line and the config are checked before the GPU is looked for.
+  if (options.bpw.empty() || options.batches.empty()) {
+    throw Error(Status::invalid_argument, "nothing to plan: --bpw and --batch need at least one value each");
+  }
+  const int max_batch = *std::max_element(options.batches.begin(), options.batches.end());
+  const bench::ModelPlan plan = bench::read_model_plan(options.model, options.bpw.front(), max_batch);
+  check_output_writable(options.json, "--json");
+  TemporaryStore temporary_store;
+  const std::unique_ptr<Context> context = open_context(options, temporary_store);
+  ScopedContext scope(context->cu());
+  const bench::Card card(context->device());
+  progress_device(*context);
+
+  const bench::PlanTimes times = bench::measure_plan_times(*context, plan, options.replays, progress);
+  const bench::Clocks clocks_at_end = card.clocks_now();
+  Json document = card.header(&clocks_at_end);
+  document["kernel_store"] = context->store()->path();
+  document["model"] = options.model;
+  std::vector<std::string> lines = card.lines(&clocks_at_end);
+  lines.push_back("kernel store: " + context->store()->path());
+  document["report_lines"] = lines;
+  document["plan_time"] = times.json();
+  if (!options.json.empty()) write_json(options.json, document);
+  write_stdout(bench::markdown_heading(document) + times.markdown());
+}
+
 void run(const Options& options) {
   // Everything the command line and a --model config can get wrong is reported before the GPU is
   // looked for, so that those errors are the same on a machine without one.
@@ -1137,34 +1166,11 @@ void run(const Options& options) {
   check_output_writable(options.json, "--json");
   check_output_writable(options.csv, "--csv");
   TemporaryStore temporary_store;
-  auto context = std::make_unique<Context>(options.device, ContextOptions{options.cache, false, false});
-  if (context->store() == nullptr) {
-    const std::string path = temporary_store.create();
-    progress("no kernel store could be opened; using a temporary one at " + path + " (pass --cache PATH to keep it)");
-    context.reset();
-    context = std::make_unique<Context>(options.device, ContextOptions{path, false, false});
-  }
+  const std::unique_ptr<Context> context = open_context(options, temporary_store);
   ScopedContext scope(context->cu());
   const DeviceInfo& info = context->device();
-  const Driver& d = driver();
-
-  CUdevice device = 0;
-  check_cuda(d.cuDeviceGet(&device, info.ordinal), "cuDeviceGet");
-  const std::string pci =
-      fmt::format("{:08x}:{:02x}:{:02x}.0", std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)),
-                  std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)),
-                  std::max(0, device_attribute(device, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)));
-  bench::Nvml nvml(pci);
-  std::string nvidia_driver = nvml.driver_version();
-  if (nvidia_driver.empty()) nvidia_driver = bench::kernel_module_version();
-  const bench::Clocks clocks_at_start = nvml.clocks();
-  const bench::Clocks max_clocks = nvml.max_clocks();
-  const int power_limit_w = nvml.power_limit_w();
-  const std::string date = utc_now();
-  const std::string commit = GLQJIT_SOURCE_COMMIT;  // at build time: cmake/write_commit.cmake
-  const std::string version = GLQJIT_VERSION;
-  progress(fmt::format("{} (device {}, {}, {} SMs); store {}", info.name, info.ordinal, info.arch.name(), info.sm_count,
-                       context->store() ? context->store()->path() : std::string("none")));
+  const bench::Card card(info);
+  progress_device(*context);
 
   Stream stream(context->cu(), CU_STREAM_DEFAULT);
   progress("measuring the streaming read bandwidth (1 GiB, 16-byte loads)");
@@ -1211,42 +1217,9 @@ void run(const Options& options) {
     }
   }
 
-  auto clock_text = [](const bench::Clocks& clocks) {
-    auto mhz = [](int value) { return value >= 0 ? fmt::format("{} MHz", value) : std::string("unknown"); };
-    return fmt::format("SM {}, memory {}", mhz(clocks.sm_mhz), mhz(clocks.memory_mhz));
-  };
-  auto clocks_json = [](const bench::Clocks& clocks) {
-    return Json{{"sm_mhz", clocks.sm_mhz >= 0 ? Json(clocks.sm_mhz) : Json(nullptr)},
-                {"memory_mhz", clocks.memory_mhz >= 0 ? Json(clocks.memory_mhz) : Json(nullptr)}};
-  };
-  const int attribute_sm_khz = device_attribute(device, CU_DEVICE_ATTRIBUTE_CLOCK_RATE);
-  const int attribute_memory_khz = device_attribute(device, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE);
-  const int bus_width = device_attribute(device, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
-
   auto make_header = [&](const bench::Clocks* clocks_at_end) {
-    Json h;
-    h["tool"] = "glq-bench";
-    h["glqjit_version"] = version;
-    h["commit"] = commit.empty() ? Json(nullptr) : Json(commit);
-    h["date_utc"] = date;
-    h["device"] = {{"ordinal", info.ordinal},
-                   {"name", info.name},
-                   {"pci_bus_id", pci},
-                   {"sm_count", info.sm_count},
-                   {"compute_capability", fmt::format("{}.{}", info.cc_major, info.cc_minor)},
-                   {"arch", info.arch.name()},
-                   {"cuda_driver_version", info.driver_version},
-                   {"nvidia_driver", nvidia_driver.empty() ? Json(nullptr) : Json(nvidia_driver)},
-                   {"memory_bus_bits", bus_width},
-                   {"attribute_sm_clock_khz", attribute_sm_khz},
-                   {"attribute_memory_clock_khz", attribute_memory_khz},
-                   {"clocks_at_start", clocks_json(clocks_at_start)},
-                   {"clocks_at_end", clocks_at_end ? clocks_json(*clocks_at_end) : Json(nullptr)},
-                   {"max_clocks", clocks_json(max_clocks)},
-                   {"power_limit_w", power_limit_w >= 0 ? Json(power_limit_w) : Json(nullptr)},
-                   {"nvml", nvml.available() ? Json("available") : Json(nvml.reason())}};
-    h["nvrtc_version"] = nvrtc_version();
-    h["kernel_store"] = context->store() ? context->store()->path() : "";
+    Json h = card.header(clocks_at_end);
+    h["kernel_store"] = context->store()->path();
     h["cublas"] = cublas_note;
     h["fp8"] = fp8_note;
     h["model"] = options.model.empty() ? Json(nullptr) : Json(options.model);
@@ -1260,21 +1233,7 @@ void run(const Options& options) {
                      {"rounds", options.rounds}, {"replays", options.replays},
                      {"warmup_replays", 1},      {"time", "median over replays of replay time / (rounds * copies)"},
                      {"dtype", "fp16"}};
-    std::vector<std::string> lines;
-    lines.push_back(fmt::format("card: {} (device {}, PCI {}, {} SMs, compute capability {}.{}, {})", info.name,
-                                info.ordinal, pci, info.sm_count, info.cc_major, info.cc_minor, info.arch.name()));
-    lines.push_back(fmt::format("driver: NVIDIA {}, CUDA driver API {}.{}",
-                                nvidia_driver.empty() ? "unknown" : nvidia_driver, info.driver_version / 1000,
-                                info.driver_version % 1000 / 10));
-    std::string clocks_line = fmt::format("clocks at start: {}", clock_text(clocks_at_start));
-    if (clocks_at_end) clocks_line += fmt::format("; at end: {}", clock_text(*clocks_at_end));
-    clocks_line += fmt::format("; max: {}", clock_text(max_clocks));
-    if (power_limit_w >= 0) clocks_line += fmt::format("; power limit {} W", power_limit_w);
-    if (!nvml.available()) clocks_line += fmt::format(" (NVML: {})", nvml.reason());
-    lines.push_back(clocks_line);
-    lines.push_back("date: " + date);
-    lines.push_back(fmt::format("glqjit {}{}, NVRTC {}", version.empty() ? "(version unknown)" : version,
-                                commit.empty() ? "" : " at " + commit, nvrtc_version()));
+    std::vector<std::string> lines = card.lines(clocks_at_end);
     lines.push_back("cuBLAS: " + cublas_note);
     lines.push_back("FP8: " + fp8_note);
     if (!workload.model_line.empty()) lines.push_back(workload.model_line);
@@ -1325,7 +1284,7 @@ void run(const Options& options) {
     throw;
   }
 
-  const bench::Clocks clocks_at_end = nvml.clocks();
+  const bench::Clocks clocks_at_end = card.clocks_now();
   report.header = make_header(&clocks_at_end);
   write_outputs(options, report);
   std::fputs(report.markdown().c_str(), stdout);
@@ -1361,8 +1320,9 @@ int main(int argc, char** argv) {
       "row per shape x bpw x batch with glqjit, roofline, cuBLAS fp16 and FP8 times and glqjit's speedups; with "
       "--model, then two decoder-layer rows per bpw x batch, separate and grouped); progress on standard error. "
       "--json writes the same rows (the decoder-layer ones under decoder_layer_rows, each with \"grouped\"), --csv "
-      "the shape rows; both are rewritten after each shape. Exit status: 0 success, 1 failure (a line says why), 2 "
-      "bad command line.");
+      "the shape rows; both are rewritten after each shape. With --plan-time: the card, then a table of the plan "
+      "times (--json: the same under \"plan_time\"), written once at the end. Exit status: 0 success, 1 failure (a "
+      "line says why), 2 bad command line.");
   auto* model = app.add_option("--model", options.model,
                                "a Hugging Face config.json (e.g. models/llama-3-8b.json), read as glq-tune reads it: "
                                "one row per distinct linear shape of the model, at the bpw its "
@@ -1373,7 +1333,8 @@ int main(int argc, char** argv) {
                                "cuBLAS fp16 and FP8 on that dense merged shape (its roofline: the linears' tensors, "
                                "the input once, the outputs); then per bpw and batch two decoder-layer rows: the sum "
                                "of the seven linears of one decoder layer (q, k, v, o, gate, up, down) each launched "
-                               "separately, and the grouped sum (q+k+v, o, gate+up, down); biases are left out")
+                               "separately, and the grouped sum (q+k+v, o, gate+up, down); biases are left out. With "
+                               "--plan-time, the model whose every linear is planned instead (see there)")
                     ->type_name("FILE");
   app.add_option("--shapes", options.shapes,
                  "comma-separated OUTxIN shapes (out_features x in_features), e.g. 4096x4096,28672x4096 "
@@ -1391,12 +1352,12 @@ int main(int argc, char** argv) {
   model->excludes(shape_set);
   app.add_option("--bpw", options.bpw,
                  "comma-separated bits per weight, 2..8 (default: 2,3,4); with --model, used where the config has no "
-                 "quantization_config.layer_bpw")
+                 "quantization_config.layer_bpw (with --plan-time, only the first)")
       ->delimiter(',')
       ->check(CLI::Range(kMinBpw, kMaxBpw));
   app.add_option("--batch", options.batches,
                  "comma-separated batch sizes, 1..65535 (default: 1; BENCHMARK.md's set is "
-                 "1,2,4,8,16,32,64,128,256,1024)")
+                 "1,2,4,8,16,32,64,128,256,1024); with --plan-time, the largest is every linear's max_batch")
       ->delimiter(',')
       ->check(CLI::Range(1, kMaxBatch));
   app.add_option("--device", options.device, "CUDA device ordinal (default: 0)")->check(CLI::Range(0, 1023));
@@ -1410,7 +1371,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-fp8", options.no_fp8, "skip the cuBLASLt FP8 baseline");
   app.add_option("--rounds", options.rounds, "rounds over all copies in the captured graph (default: 20)")
       ->check(CLI::Range(1, 100000));
-  app.add_option("--replays", options.replays, "timed replays of the graph; the median is reported (default: 5)")
+  app.add_option("--replays", options.replays,
+                 "timed replays of the graph; the median is reported (default: 5); with --plan-time, the warm passes")
       ->check(CLI::Range(1, 100000));
   app.add_option("--variant", options.variant,
                  "variant parts over the default variant of each batch's bucket (over that kernel family's default "
@@ -1429,5 +1391,22 @@ int main(int argc, char** argv) {
             }
           },
           "PARTS", "VARIANT"));
-  return run_tool("glq-bench", app, argc, argv, [&] { run(options); });
+  app.add_flag("--plan-time", options.plan_time,
+               "with --model, time no kernels: plan the whole model as a serving process does at start, one "
+               "glqjit::Linear per linear in a fresh Context (as glqjit_linear_create makes them, every batch bucket "
+               "up to max_batch planned at create): each decoder layer's q, k, v, o, gate, up and down "
+               "(num_hidden_layers x 7) at the first --bpw or, where the config has quantization_config.layer_bpw, "
+               "the linears it names at their bpw; fp16, biases where the config has them, max_batch the largest "
+               "--batch; the weights one random layer per distinct shape x bpw on the device, which every linear of "
+               "it reads in place. Without a store to open, a temporary one serves the run. A cold "
+               "pass first fills the kernel store where kernels are missing (its time and how many kernel sets it "
+               "compiled are reported); then --replays warm passes, each timed from the first create to the last "
+               "create's return: their median, min and max, the time per linear (median, mean, max, and of the first "
+               "linear of each spec, which loads its kernel sets from the store) and the modules each pass loaded, "
+               "against BENCHMARK.md's targets (a whole Llama-3-70B plan under 0.5 s, one linear under 1 ms). Refuses "
+               "--csv and --variant; --rounds, --no-cublas and --no-fp8 do nothing here")
+      ->needs(model)
+      ->excludes(app.get_option("--csv"))
+      ->excludes(app.get_option("--variant"));
+  return run_tool("glq-bench", app, argc, argv, [&] { options.plan_time ? run_plan_time(options) : run(options); });
 }
