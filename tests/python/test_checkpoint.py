@@ -59,7 +59,7 @@ class ReadGlqConfigTest(CheckpointCase):
         self.assertRefused(lambda: read_glq_config(self.path("config.json")), "is a file, not a folder")
 
     def test_config_not_json(self):
-        for text in ("{", "[1]"):
+        for text in ("{", "[1]", "[" * 100000 + "]" * 100000):
             with self.subTest(text=text):
                 with open(self.path("config.json"), "w") as file:
                     file.write(text)

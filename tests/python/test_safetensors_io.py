@@ -157,6 +157,9 @@ class BadHeaderTest(TempFolderCase):
     def test_header_not_json(self):
         self.assertRefused(self.write_raw(b'{"t": {"dtype": '), "not JSON")
 
+    def test_header_nested_beyond_the_parser(self):
+        self.assertRefused(self.write_raw(b'{"t": ' + b"[" * 100000 + b"]" * 100000 + b"}"), "nests too deeply")
+
     def test_header_not_an_object(self):
         self.assertRefused(self.write_raw([1, 2]), "JSON list, not an object of tensors")
 

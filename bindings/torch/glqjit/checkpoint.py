@@ -75,6 +75,8 @@ def _read_json(path, what, max_bytes, remedy):
         return json.loads(text)
     except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError, an integer too long
         fail(f"is not JSON ({error}); {remedy}")
+    except RecursionError:  # Python's parser recurses per nesting level
+        fail(f"nests its JSON too deeply to be a {what}; {remedy}")
 
 
 def _present(mapping, key):

@@ -147,6 +147,8 @@ def read_header(path) -> dict[str, TensorInfo]:
         fail(str(error))
     except ValueError as error:  # json.JSONDecodeError
         fail(f"has a header that is not JSON ({error})")
+    except RecursionError:  # Python's parser recurses per nesting level
+        fail("has a header whose JSON nests too deeply to be a tensor list")
     if not isinstance(header, dict):
         fail(f"has a header holding a JSON {type(header).__name__}, not an object of tensors")
 
