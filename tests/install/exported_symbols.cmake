@@ -1,7 +1,9 @@
 # Checks a built libglqjit.so: every function and object it defines in its dynamic symbol table
 # is a glqjit_* name of the C ABI (hidden visibility keeps the C++ layers and the libraries they
-# instantiate out of it), and its SONAME is SONAME.
-#   cmake -DLIBRARY=path/to/libglqjit.so.X.Y.Z -DSONAME=libglqjit.so.X -DREADELF=readelf -P exported_symbols.cmake
+# instantiate out of it), its SONAME is SONAME, and with OWN_LIBSTDCXX=ON it needs no shared
+# libstdc++ (it carries its own, so a host process's C++ library cannot be bound in its place).
+#   cmake -DLIBRARY=path/to/libglqjit.so.X.Y.Z -DSONAME=libglqjit.so.X -DREADELF=readelf [-DOWN_LIBSTDCXX=ON]
+#         -P exported_symbols.cmake
 cmake_minimum_required(VERSION 3.19)
 
 function(readelf out)
@@ -51,6 +53,9 @@ endif()
 set(soname "${CMAKE_MATCH_1}")
 if(NOT soname STREQUAL SONAME)
   message(FATAL_ERROR "the SONAME of ${LIBRARY} is ${soname}, not ${SONAME}")
+endif()
+if(OWN_LIBSTDCXX AND dynamic MATCHES "\\(NEEDED\\)[^\n]*\\[(libstdc\\+\\+[^\n]*)\\]")
+  message(FATAL_ERROR "${LIBRARY} needs ${CMAKE_MATCH_1}; it should carry its own libstdc++ (-static-libstdc++)")
 endif()
 list(SORT exported)
 string(REPLACE ";" " " exported "${exported}")
