@@ -124,7 +124,7 @@ def main():
     if args.steps > config.max_position_embeddings:
         parser.error(f"--steps {args.steps} exceeds the cache of {config.max_position_embeddings} positions")
     rows = []
-    print(f"| model | weights | batch | mode | tokens/s | ms/step |\n|---|---|---:|---|---:|---:|")
+    print("| model | weights | batch | mode | tokens/s | ms/step |\n|---|---|---:|---|---:|---:|")
     with torch.no_grad():
         for label, bpw in ((f"glqjit {args.bpw} bpw", args.bpw), ("fp16 cuBLAS", 0)):
             started = time.perf_counter()

@@ -213,7 +213,7 @@ def load_glq_checkpoint(
             f"{config.path}: quantization_config.layer_bpw lists '{unlisted[0]}', which has no tensors in the "
             "checkpoint; a shard file is missing, or the config belongs to another export"
         )
-    quantized_tensors = {info for info in table if info.rpartition(".")[0] in used_prefixes}
+    quantized_tensors = {name for name in table if name.rpartition(".")[0] in used_prefixes}
     model_state = {
         key: value
         for key, value in model.state_dict(keep_vars=True).items()
