@@ -20,9 +20,9 @@ from glqjit_path import add_glqjit_to_path
 
 add_glqjit_to_path()
 from glqjit import GLQLinear, Shard  # noqa: E402
-from glqjit.format import scale_tensor_leaf, stage_kinds, stage_tensor_leaf  # noqa: E402
+from glqjit.loader import FUSED_SHARDS  # noqa: E402
 from llama import LlamaConfig, LlamaForCausalLM  # noqa: E402
-from make_checkpoint import random_glq_linear  # noqa: E402
+from make_checkpoint import random_glq_linear, role_shape  # noqa: E402
 
 MODELS = {
     "tiny": LlamaConfig(vocab_size=1024, hidden_size=512, intermediate_size=1536, num_hidden_layers=2,
@@ -34,22 +34,12 @@ MODELS = {
 
 def shard_shapes(config, name):
     """(in_features, [out_features per shard]) of a fused model's linear, by its name."""
-    q_out, kv_out = config.num_attention_heads * config.head_dim, config.num_key_value_heads * config.head_dim
-    leaf = name.rsplit(".", 1)[1]
-    return {
-        "qkv_proj": (config.hidden_size, [q_out, kv_out, kv_out]),
-        "o_proj": (q_out, [config.hidden_size]),
-        "gate_up_proj": (config.hidden_size, [config.intermediate_size] * 2),
-        "down_proj": (config.intermediate_size, [config.hidden_size]),
-    }[leaf]
+    shards = FUSED_SHARDS.get(name.rsplit(".", 1)[1], (name.rsplit(".", 1)[1],))
+    return role_shape(config, shards[0])[0], [role_shape(config, shard)[1] for shard in shards]
 
 
 def random_shard(in_features, out_features, bpw, generator):
-    leaves = random_glq_linear(in_features, out_features, bpw, generator)
-    kinds = stage_kinds(bpw)
-    return Shard(in_features, out_features, bpw, [leaves[stage_tensor_leaf(s, k)] for s, k in enumerate(kinds)],
-                 leaves["SU"], leaves["SV"], leaves["Wscale"].item(),
-                 [leaves[scale_tensor_leaf(s)].item() for s in range(1, len(kinds))])
+    return Shard.from_leaves(in_features, out_features, bpw, random_glq_linear(in_features, out_features, bpw, generator))
 
 
 def build(config, bpw, max_batch):

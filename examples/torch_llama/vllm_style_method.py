@@ -56,22 +56,11 @@ class GLQLinearMethod:
         layer.activation_dtype = dtype
 
     def process_weights_after_loading(self, layer: torch.nn.Module):
-        shards = []
-        for index, (in_features, out_features, leaves) in enumerate(layer.glq_shards):
-            tensor = {leaf: getattr(layer, f"shard{index}_{leaf}") for leaf in leaves}
-            kinds = stage_kinds(self.bpw)
-            shards.append(
-                Shard(
-                    in_features=in_features,
-                    out_features=out_features,
-                    bpw=self.bpw,
-                    stages=[tensor[stage_tensor_leaf(s, kind)] for s, kind in enumerate(kinds)],
-                    su=tensor["SU"],
-                    sv=tensor["SV"],
-                    wscale=tensor["Wscale"].item(),
-                    inv_resid_scales=[tensor[scale_tensor_leaf(s)].item() for s in range(1, len(kinds))],
-                )
-            )
+        shards = [
+            Shard.from_leaves(in_features, out_features, self.bpw,
+                              {leaf: getattr(layer, f"shard{index}_{leaf}") for leaf in leaves})
+            for index, (in_features, out_features, leaves) in enumerate(layer.glq_shards)
+        ]
         layer.glq = GLQLinear(shards, dtype=layer.activation_dtype, max_batch=self.max_batch).plan()
 
     def apply(self, layer: torch.nn.Module, x: torch.Tensor, bias=None) -> torch.Tensor:

@@ -6,30 +6,17 @@ from glqjit.linear import Shard
 from glqjit.reference import dense_weight
 from make_checkpoint import random_glq_linear
 
-from glqjit.format import scale_tensor_leaf, stage_kinds, stage_tensor_leaf
+from glqjit.format import stage_kinds
 
 
 def random_shard(in_features, out_features, bpw, generator, device="cuda", bias_dtype=None):
     """A Shard of random codes on `device` and the fp64 dense weight [out, in] it stands for."""
-    leaves = random_glq_linear(in_features, out_features, bpw, generator)
-    kinds = stage_kinds(bpw)
-    stages = [leaves[stage_tensor_leaf(s, kind)].to(device) for s, kind in enumerate(kinds)]
-    scales = [leaves[scale_tensor_leaf(s)].item() for s in range(1, len(kinds))]
-    bias = None
+    leaves = {leaf: tensor.to(device) for leaf, tensor in random_glq_linear(in_features, out_features, bpw, generator).items()}
     if bias_dtype is not None:
-        bias = torch.randn(out_features, generator=generator).to(device, bias_dtype)
-    shard = Shard(
-        in_features=in_features,
-        out_features=out_features,
-        bpw=bpw,
-        stages=stages,
-        su=leaves["SU"].to(device),
-        sv=leaves["SV"].to(device),
-        wscale=leaves["Wscale"].item(),
-        inv_resid_scales=scales,
-        bias=bias,
-    )
-    weight = dense_weight(stages, kinds, shard.su, shard.sv, shard.wscale, scales, in_features, out_features)
+        leaves["bias"] = torch.randn(out_features, generator=generator).to(device, bias_dtype)
+    shard = Shard.from_leaves(in_features, out_features, bpw, leaves)
+    weight = dense_weight(shard.stages, stage_kinds(bpw), shard.su, shard.sv, shard.wscale, shard.inv_resid_scales,
+                          in_features, out_features)
     return shard, weight
 
 

@@ -13,7 +13,8 @@ from glqjit.reference import dense_weight
 from llama import LlamaConfig, LlamaForCausalLM, greedy_generate
 from make_checkpoint import role_shape, write_random_checkpoint
 
-from glqjit.format import scale_tensor_leaf, stage_kinds, stage_tensor_leaf
+from glqjit.format import stage_kinds
+from glqjit.linear import Shard
 
 # hidden 384 makes Hadamard blocks 256 + 128; down_proj's 1008 inputs pad to 1024.
 CONFIG = LlamaConfig(
@@ -115,18 +116,13 @@ def float64_model(tensors):
     state = {}
     quantized = {name.rsplit(".", 1)[0] for name in tensors if ".Qidxs" in name}
     for prefix in quantized:
-        kinds = stage_kinds(LAYER_BPW[int(prefix.split(".")[2])])
+        bpw = LAYER_BPW[int(prefix.split(".")[2])]
         in_features, out_features = role_shape(CONFIG, prefix.rsplit(".", 1)[1])
-        state[f"{prefix}.weight"] = dense_weight(
-            [tensors[f"{prefix}.{stage_tensor_leaf(s, kind)}"].cuda() for s, kind in enumerate(kinds)],
-            kinds,
-            tensors[f"{prefix}.SU"].cuda(),
-            tensors[f"{prefix}.SV"].cuda(),
-            tensors[f"{prefix}.Wscale"].item(),
-            [tensors[f"{prefix}.{scale_tensor_leaf(s)}"].item() for s in range(1, len(kinds))],
-            in_features,
-            out_features,
-        )
+        leaves = {name[len(prefix) + 1:]: tensor.cuda() for name, tensor in tensors.items()
+                  if name.rsplit(".", 1)[0] == prefix}
+        shard = Shard.from_leaves(in_features, out_features, bpw, leaves)
+        state[f"{prefix}.weight"] = dense_weight(shard.stages, stage_kinds(bpw), shard.su, shard.sv, shard.wscale,
+                                                 shard.inv_resid_scales, in_features, out_features)
     for name, tensor in tensors.items():
         if name.rsplit(".", 1)[0] not in quantized:
             state[name] = tensor.cuda().double()

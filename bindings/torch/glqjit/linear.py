@@ -7,13 +7,13 @@ and CUDA graph capture.
 """
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 import weakref
 
 import torch
 
 from . import _C, ops
-from .format import stage_kinds, stage_tensor_leaf
+from .format import scale_tensor_leaf, stage_kinds, stage_tensor_leaf
 
 __all__ = ["GLQLinear", "Shard"]
 
@@ -34,6 +34,23 @@ class Shard:
     wscale: float
     inv_resid_scales: List[float] = field(default_factory=list)  # c_1, c_2, c_3 where the stage exists
     bias: Optional[torch.Tensor] = None  # out_features values
+
+    @classmethod
+    def from_leaves(cls, in_features: int, out_features: int, bpw: int, leaves: Mapping[str, torch.Tensor]) -> "Shard":
+        """A Shard from one linear's tensors keyed by their section 7 leaf names ("Qidxs_e8p", "SU",
+        "Wscale", "inv_resid_scale", ..., "bias" where present); the scalars are read to floats."""
+        kinds = stage_kinds(bpw)
+        return cls(
+            in_features=in_features,
+            out_features=out_features,
+            bpw=bpw,
+            stages=[leaves[stage_tensor_leaf(stage, kind)] for stage, kind in enumerate(kinds)],
+            su=leaves["SU"],
+            sv=leaves["SV"],
+            wscale=float(leaves["Wscale"]),
+            inv_resid_scales=[float(leaves[scale_tensor_leaf(stage)]) for stage in range(1, len(kinds))],
+            bias=leaves.get("bias"),
+        )
 
 
 class GLQLinear(torch.nn.Module):

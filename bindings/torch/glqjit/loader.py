@@ -63,22 +63,24 @@ class _TensorReader:
     def tensor(self, info: TensorInfo, device) -> torch.Tensor:
         if info.dtype not in _TORCH_DTYPES:
             raise CheckpointError(f"tensor '{info.name}' (in {info.file}) is {info.dtype}, which PyTorch cannot hold")
-        if info.file not in self._maps:
-            with open(info.file, "rb") as file:
-                self._maps[info.file] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
         dtype = _TORCH_DTYPES[info.dtype]
         count = 1
         for extent in info.shape:
             count *= extent
         if count == 0:
             return torch.empty(info.shape, dtype=dtype, device=device)
-        host = torch.frombuffer(self._maps[info.file], dtype=dtype, count=count, offset=info.begin)
+        host = torch.frombuffer(self._map(info.file), dtype=dtype, count=count, offset=info.begin)
         return host.reshape(info.shape).to(device, copy=True)
 
     def scalar(self, info: TensorInfo) -> float:
-        with open(info.file, "rb") as file:
-            file.seek(info.begin)
-            return struct.unpack("<f", file.read(4))[0]
+        """An fp32 scalar (the checkpoint reader checked its dtype and shape)."""
+        return struct.unpack_from("<f", self._map(info.file), info.begin)[0]
+
+    def _map(self, file_name: str) -> mmap.mmap:
+        if file_name not in self._maps:
+            with open(file_name, "rb") as file:
+                self._maps[file_name] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+        return self._maps[file_name]
 
 
 def _shard(linear: LinearTensors, reader: _TensorReader, device) -> Shard:
