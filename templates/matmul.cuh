@@ -114,23 +114,40 @@ __device__ __forceinline__ void multiply_tile(const TileOperands& op, u32 e8p_ta
 
 // The warp's `tiles` k-tiles into per-stage accumulators. A ring of PREFETCH + 1 slots,
 // unrolled so that slot indices are constants: tile j is multiplied from slot j % RING while
-// tile j + PREFETCH loads into the slot freed last.
+// tile j + PREFETCH loads into the slot freed last. With one stage the loop runs whole turns of
+// the ring and checks no bounds (the checks cost 7 instructions a tile, 8 % of it: kernel-notes
+// v13): a load past the last tile loads the last one again, whose slot is never multiplied, and
+// the tiles of the last part turn are already in their slots when the loop ends. With more
+// stages ptxas (NVRTC 13.0) spilled 8-16 bytes that way (bpw 3 in bf16 with a bias on sm_90a,
+// bpw 6 at two batch tiles on sm_80-sm_89), so there each slot keeps its checks.
+constexpr bool LOOP_IN_WHOLE_TURNS = STAGES == 1;
+
 template <class Activations>
 __device__ __forceinline__ void multiply_tiles(const TileCursor<Activations>& cursor, int tiles, u32 e8p_table,
                                                u32 e81b_table, float (&acc)[STAGES][BATCH_TILES][4]) {
   constexpr int RING = PREFETCH + 1;
+  if (tiles <= 0) return;
   TileOperands ring[RING] = {};
+  auto load = [&](int j, TileOperands& slot) {
+    if constexpr (LOOP_IN_WHOLE_TURNS) load_tile(cursor, min(j, tiles - 1), slot);
+    else if (j < tiles) load_tile(cursor, j, slot);
+  };
 #pragma unroll
-  for (int p = 0; p < PREFETCH; ++p) {
-    if (p < tiles) load_tile(cursor, p, ring[p]);
-  }
-  for (int j = 0; j < tiles; j += RING) {
+  for (int p = 0; p < PREFETCH; ++p) load(p, ring[p]);
+  int j = 0;
+  for (; LOOP_IN_WHOLE_TURNS ? j + RING <= tiles : j < tiles; j += RING) {
 #pragma unroll
     for (int p = 0; p < RING; ++p) {
-      if (j + p < tiles) {
-        if (j + p + PREFETCH < tiles) load_tile(cursor, j + p + PREFETCH, ring[(p + PREFETCH) % RING]);
+      if (LOOP_IN_WHOLE_TURNS || j + p < tiles) {
+        load(j + p + PREFETCH, ring[(p + PREFETCH) % RING]);
         multiply_tile(ring[p], e8p_table, e81b_table, acc);
       }
+    }
+  }
+  if constexpr (LOOP_IN_WHOLE_TURNS) {
+#pragma unroll
+    for (int p = 0; p < RING - 1; ++p) {
+      if (j + p < tiles) multiply_tile(ring[p], e8p_table, e81b_table, acc);
     }
   }
 }
