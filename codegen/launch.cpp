@@ -89,8 +89,14 @@ FusedLayout fused_layout(const LinearSpec& spec, const Variant& variant, int bat
   layout.scratch_offset = layout.sv_offset + unsigned(aligned_to_16(size_t(layout.sv_columns) * 2));
   const int64_t largest_block = std::max(*std::max_element(geometry.in_blocks.begin(), geometry.in_blocks.end()),
                                          *std::max_element(geometry.out_blocks.begin(), geometry.out_blocks.end()));
+  layout.transform_rows = 1;
+  while (layout.transform_rows * 2 <= layout.rows &&
+         unsigned(layout.transform_rows * 2) * hadamard_scratch_bytes(largest_block) <= kFusedTransformScratchBytes) {
+    layout.transform_rows *= 2;
+  }
   layout.flags_offset =
-      layout.scratch_offset + std::max(hadamard_scratch_bytes(largest_block), k_warps_reduction_bytes(variant));
+      layout.scratch_offset + std::max(unsigned(layout.transform_rows) * hadamard_scratch_bytes(largest_block),
+                                       k_warps_reduction_bytes(variant));
   layout.bytes = layout.flags_offset + 16;
   return layout;
 }

@@ -54,9 +54,11 @@ inline constexpr const char* kRepackE81bKernel = "glq_repack_e81b";
 // (rows of the CTA's batch columns, each `u_columns` fp16 and a 16-byte pad, so that the
 // activation loads of a warp do not conflict), SV of the input blocks the slice overlaps (at most
 // `sv_columns` fp16, copied before the kernel waits on the one before it), then one region that
-// serves as the Hadamard scratch of either side and as the K_WARPS reduction, then a word of flags.
+// serves as the Hadamard scratch of either side (transform_rows batch rows of the largest block at
+// once) and as the K_WARPS reduction, then a word of flags.
 struct FusedLayout {
   int rows = 0;
+  int transform_rows = 0;
   int u_columns = 0;
   unsigned u_row_bytes = 0;
   unsigned u_offset = 0;
@@ -67,6 +69,11 @@ struct FusedLayout {
   unsigned bytes = 0;
 };
 FusedLayout fused_layout(const LinearSpec& spec, const Variant& variant, int batch_bucket);
+
+// Family 1 transforms as many batch rows at once (a power of two, at most its rows) as fit this
+// much Hadamard scratch: four rows of a 4096 block, eight of 2048. With one CTA per SM at batch
+// bucket 8 that keeps 4096 blocks within sm_90's shared memory beside the codebooks and the u slice.
+inline constexpr unsigned kFusedTransformScratchBytes = 72 * 1024;
 
 // The output Hadamard blocks of family 1 count their CTAs' arrivals in the first bytes of the
 // workspace, one u32 each (at most 32 blocks: a padded size has at most 20 bits).

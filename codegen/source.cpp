@@ -224,6 +224,8 @@ std::string specialization(const GeneratedKernel& k) {
     text += fmt::format("constexpr int FUSED_ROWS = {};  // batch columns of u a CTA keeps\n", layout.rows);
     text += fmt::format("constexpr int U_COLUMNS = {};  // the CTA's K slice\n", layout.u_columns);
     text += fmt::format("constexpr int U_ROW_BYTES = {};\n", layout.u_row_bytes);
+    text += fmt::format("constexpr int TRANSFORM_ROWS = {};  // batch rows each Hadamard pass takes at once\n",
+                        layout.transform_rows);
     text += fmt::format("constexpr int U_OFFSET = {};  // shared memory: codebooks, u, SV, scratch\n", layout.u_offset);
     text += fmt::format("constexpr int SV_OFFSET = {};\n", layout.sv_offset);
     text += fmt::format("constexpr int SV_COLUMNS = {};  // SV of the input blocks a CTA's slice overlaps\n",

@@ -396,6 +396,21 @@ Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& ar
   return v;
 }
 
+GroupOneKernelLimit group_one_kernel_limit(const LinearSpec& group, const Arch& arch, int sm_count) {
+  GroupOneKernelLimit limit;
+  for (int bucket = 1; bucket <= kGroupOneKernelUpToBucket; bucket *= 2) {
+    try {
+      default_variant(group, bucket, arch, sm_count);
+    } catch (const Error& error) {
+      if (error.status() != Status::unsupported_shape) throw;
+      limit.why = error.what();
+      break;
+    }
+    limit.bucket = bucket;
+  }
+  return limit;
+}
+
 Variant variant_over_default(std::string_view parts, const LinearSpec& spec, int batch_bucket, const Arch& arch,
                              int sm_count) {
   // The parts name a family when parsing them over either family gives the same one.

@@ -19,10 +19,24 @@ std::optional<std::string> variant_violation(const LinearSpec& spec, int batch_b
 // Throws Error(invalid_argument) with variant_violation's words.
 void check_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, const Variant& variant);
 
-// Kernel family 1 runs by default up to this batch bucket, and so does a group's one kernel
-// (runtime/linear_group.hpp): at bucket 8 on the H200 family 1 took 44.8 us for Llama-3-8B's
-// q+k+v as one group at 2 bpw, the three linears one at a time with family 2 far less.
+// Kernel family 1 runs by default up to this batch bucket for one linear (at bucket 2 on the
+// H200, 2 bpw, 4096x4096 took 14.6 us with it against family 2's 13.0: kernel-notes v13).
 inline constexpr int kFusedUpToBucket = 1;
+
+// A group of linears (runtime/linear_group.hpp) runs as one kernel by default up to this bucket,
+// beyond it one linear at a time. On the H200 at 2 bpw (kernel-notes v13) Llama-3-8B's q+k+v as
+// one kernel took 13.9 / 18.1 us at buckets 2 / 4 against 34.5 / 35.8 one at a time, gate+up
+// 33.1 / 43.1 against 40.8 / 42.7; at bucket 8 gate+up lost (64.6 against 47.5).
+inline constexpr int kGroupOneKernelUpToBucket = 4;
+
+// Up to which batch bucket (a power of two, at most kGroupOneKernelUpToBucket) the group runs as
+// one kernel by default on this card: every bucket up to it has a legal default; 0 where bucket
+// 1 has none. `why` says what stopped it below kGroupOneKernelUpToBucket.
+struct GroupOneKernelLimit {
+  int bucket = 0;
+  std::string why;
+};
+GroupOneKernelLimit group_one_kernel_limit(const LinearSpec& group, const Arch& arch, int sm_count);
 
 // fused: family=1 (templates/matmul_fused.cuh); direct: family=2 (templates/matmul.cuh); staged:
 // family=3 (templates/matmul_staged.cuh), with wgmma where the architecture has it.
@@ -31,9 +45,10 @@ enum class MatmulFamily { automatic, fused, direct, staged };
 // The variant that runs when nothing has been tuned: kernel family 1 up to kFusedUpToBucket for
 // layers with Hadamard blocks of at most 4096 outputs and 4096 inputs (where its shared memory
 // fits), family 3 from batch bucket 64 (with wgmma on sm_90a), else family 2; family 1 always for
-// a group of linears. A named family gives that family's default, which may not be legal (check
-// it). Throws Error(unsupported_shape) if no variant can serve the spec on this architecture (a
-// Hadamard block too large for its shared memory, say, or a group that cannot run as one kernel).
+// a group of linears (group_one_kernel_limit: the buckets where a group runs as one). A named
+// family gives that family's default, which may not be legal (check it). Throws
+// Error(unsupported_shape) if no variant can serve the spec on this architecture (a Hadamard block
+// too large for its shared memory, say, or a group that cannot run as one kernel).
 Variant default_variant(const LinearSpec& spec, int batch_bucket, const Arch& arch, int sm_count,
                         MatmulFamily family = MatmulFamily::automatic);
 

@@ -22,22 +22,18 @@ bool share_a_kernel(const std::vector<LinearSpec>& linears) {
 }
 
 // The largest batch up to max_batch whose bucket, and every one below, runs as one kernel (0:
-// none): up to kFusedUpToBucket where family 1 can serve the group, further where a variant is
-// forced for the bucket (it must be legal there, as for any linear).
+// none): up to group_one_kernel_limit's bucket, further where a variant is forced for the bucket
+// (it must be legal there, as for any linear).
 int one_kernel_batches(Context& context, const LinearSpec& group, const LinearOptions& options) {
-  const Arch& arch = context.device().arch;
+  const GroupOneKernelLimit limit = group_one_kernel_limit(group, context.device().arch, context.device().sm_count);
   int served = 0;
   for (int bucket = 1; bucket / 2 < options.max_batch; bucket *= 2) {
-    if (!options.variants.contains(bucket)) {
-      if (bucket > kFusedUpToBucket) break;
-      try {
-        default_variant(group, bucket, arch, context.device().sm_count);
-      } catch (const Error& error) {
-        if (error.status() != Status::unsupported_shape) throw;
+    if (!options.variants.contains(bucket) && bucket > limit.bucket) {
+      if (!limit.why.empty()) {
         log_line(LogLevel::debug, fmt::format("{}: batches from {} run one linear at a time ({})", group.canonical(),
-                                              bucket / 2 + 1, error.what()));
-        break;
+                                              bucket / 2 + 1, limit.why));
       }
+      break;
     }
     served = std::min(bucket, options.max_batch);
   }

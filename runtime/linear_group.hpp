@@ -13,8 +13,8 @@
 
 namespace glqjit {
 
-// Where the linears agree on bpw, bias and Hadamard mode, the batches that kernel family 1 runs by
-// default (kFusedUpToBucket; further where LinearOptions forces a variant) run as one kernel over
+// Where the linears agree on bpw, bias and Hadamard mode, the batches of the buckets that
+// group_one_kernel_limit gives (further where LinearOptions forces a variant) run as one kernel over
 // all of them (templates/matmul_fused.cuh: one CTA works for one linear), a Linear of the group's
 // spec. Larger batches, and linears that cannot share a kernel, run one forward per linear, each
 // writing its columns of y in place (Linear::forward's y_row_stride).

@@ -126,7 +126,7 @@ template <class Activations>
 __device__ __forceinline__ void multiply_tiles(const TileCursor<Activations>& cursor, int tiles, u32 e8p_table,
                                                u32 e81b_table, float (&acc)[STAGES][BATCH_TILES][4]) {
   constexpr int RING = PREFETCH + 1;
-  if (tiles <= 0) return;
+  if (LOOP_IN_WHOLE_TURNS && tiles <= 0) return;
   TileOperands ring[RING] = {};
   auto load = [&](int j, TileOperands& slot) {
     if constexpr (LOOP_IN_WHOLE_TURNS) load_tile(cursor, min(j, tiles - 1), slot);

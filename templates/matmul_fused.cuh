@@ -109,21 +109,26 @@ __device__ __forceinline__ void stage_independent_operands(const Weights& w, con
 
 // u of the CTA's batch columns [batch_base, batch_base + FUSED_ROWS) and input columns
 // [first_column, first_column + U_COLUMNS), as fp16, u_shared[row][column - first_column];
-// sv_shared holds SV from column sv_first.
+// sv_shared holds SV from column sv_first. TRANSFORM_ROWS batch rows at a time.
 __device__ __forceinline__ void transform_input_slice(const u16* x, int batch, int batch_base, int first_column,
                                                       const u16* sv_shared, int sv_first, u16* u_shared,
                                                       float* scratch) {
+  const int rows = min(FUSED_ROWS, batch - batch_base);
   for (int b = 0; b < IN_BLOCKS; ++b) {
     const int offset = IN_BLOCK_OFFSET[b];
     const int log_block = IN_BLOCK_LOG2[b];
     if (!block_overlaps(offset, log_block, first_column, first_column + U_COLUMNS)) continue;
-    for (int r = 0; r < FUSED_ROWS && batch_base + r < batch; ++r) {
-      const u16* x_row = x + size_t(batch_base + r) * IN_FEATURES;
-      u16* u_row = u_shared + r * (U_ROW_BYTES / 2);
-      hadamard_block(
-          scratch, log_block,
-          [&](int i, float (&v)[16]) { load_input16(x_row, sv_shared + (offset + i - sv_first), offset + i, v); },
-          [&](int first, int stride, const auto& values) {
+#pragma unroll 1  // a bound known when compiled: one pass where all rows fit, no loop left
+    for (int first_row = 0; first_row < FUSED_ROWS; first_row += TRANSFORM_ROWS) {
+      if (first_row >= rows) break;
+      hadamard_block<TRANSFORM_ROWS>(
+          scratch, log_block, min(TRANSFORM_ROWS, rows - first_row),
+          [&](int r, int i, float (&v)[16]) {
+            const u16* x_row = x + size_t(batch_base + first_row + r) * IN_FEATURES;
+            load_input16(x_row, sv_shared + (offset + i - sv_first), offset + i, v);
+          },
+          [&](int r, int first, int stride, const auto& values) {
+            u16* u_row = u_shared + (first_row + r) * (U_ROW_BYTES / 2);
             for_each_value(offset + first - first_column, stride, values, [&](int column, float value) {
               if (column >= 0 && column < U_COLUMNS) u_row[column] = f32_to_f16(value);
             });
@@ -132,16 +137,19 @@ __device__ __forceinline__ void transform_input_slice(const u16* x, int batch, i
   }
 }
 
-// The output side of block b (of the linear `shard`) for every batch row, from the partial sums
-// of all CTAs.
+// The output side of block b (of the linear `shard`) for every batch row, TRANSFORM_ROWS at a
+// time, from the partial sums of all CTAs.
 __device__ __forceinline__ void transform_output_block(const Weights& w, const ShardRows& shard, const float* partial,
                                                        u16* y, int y_row_stride, int batch, int b, float* scratch) {
   const int offset = OUT_BLOCK_OFFSET[b];
-  for (int row = 0; row < batch; ++row) {
-    u16* y_row = y + size_t(row) * y_row_stride + shard.y_column;
-    hadamard_block(
-        scratch, OUT_BLOCK_LOG2[b], [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); },
-        [&](int first, int stride, const auto& values) {
+#pragma unroll 1
+  for (int first_row = 0; first_row < BATCH_BUCKET; first_row += TRANSFORM_ROWS) {
+    if (first_row >= batch) break;
+    hadamard_block<TRANSFORM_ROWS>(
+        scratch, OUT_BLOCK_LOG2[b], min(TRANSFORM_ROWS, batch - first_row),
+        [&](int r, int i, float (&v)[16]) { load_partial_sums16(partial, batch, first_row + r, offset + i, v); },
+        [&](int r, int first, int stride, const auto& values) {
+          u16* y_row = y + size_t(first_row + r) * y_row_stride + shard.y_column;
           store_outputs(w, y_row, shard.out_features, offset - shard.first_row + first, stride, values);
         });
   }

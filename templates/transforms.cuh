@@ -123,15 +123,15 @@ glq_input_chunks(glq::Weights w, const u16* __restrict__ x, u16* __restrict__ u,
   const int log_chunk = IN_CHUNK_LOG2[blockIdx.x];
   const bool final_pass = IN_CHUNK_FINAL[blockIdx.x];
   const u16* x_row = x + size_t(blockIdx.y) * IN_FEATURES;
-  auto load16 = [&](int i, float (&v)[16]) { load_input16(x_row, w.sv + offset + i, offset + i, v); };
+  auto load16 = [&](int, int i, float (&v)[16]) { load_input16(x_row, w.sv + offset + i, offset + i, v); };
   const size_t row_base = size_t(blockIdx.y) * N_PAD;
-  auto store = [&](int first, int stride, const auto& values) {
+  auto store = [&](int, int first, int stride, const auto& values) {
     for_each_value(offset + first, stride, values, [&](int column, float value) {
       if (final_pass) u[row_base + u_position(column)] = f32_to_f16(value);
       else staged[row_base + column] = value;
     });
   };
-  hadamard_block(transform_buffer, log_chunk, load16, store);
+  hadamard_block<1>(transform_buffer, log_chunk, 1, load16, store);
 }
 
 // Strided pass of the input side, for blocks larger than a chunk.
@@ -167,9 +167,9 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
   const int log_chunk = OUT_CHUNK_LOG2[blockIdx.x];
   const bool final_pass = OUT_CHUNK_FINAL[blockIdx.x];
   const int row = blockIdx.y;
-  auto load16 = [&](int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); };
+  auto load16 = [&](int, int i, float (&v)[16]) { load_partial_sums16(partial, batch, row, offset + i, v); };
   u16* y_row = y + size_t(row) * y_row_stride;
-  auto store = [&](int first, int stride, const auto& values) {
+  auto store = [&](int, int first, int stride, const auto& values) {
     if (final_pass) {
       store_outputs(w, y_row, OUT_FEATURES, offset + first, stride, values);
     } else {
@@ -177,7 +177,7 @@ glq_output_chunks(glq::Weights w, const float* __restrict__ partial, u16* __rest
                      [&](int feature, float value) { staged[size_t(row) * M_PAD + feature] = value; });
     }
   };
-  hadamard_block(transform_buffer, log_chunk, load16, store);
+  hadamard_block<1>(transform_buffer, log_chunk, 1, load16, store);
 }
 
 // Strided pass of the output side, for blocks larger than a chunk.

@@ -1328,7 +1328,7 @@ int main(int argc, char** argv) {
                                "one row per distinct linear shape of the model, at the bpw its "
                                "quantization_config.layer_bpw gives (else at each --bpw); one grouped row per group "
                                "of linears that read the same input (q+k+v, gate+up), timed as one grouped forward "
-                               "(glqjit::LinearGroup: one kernel launch at batch 1, else "
+                               "(glqjit::LinearGroup: one kernel launch up to batch 4, else "
                                "one linear at a time), its shape the merged one (out features summed), against "
                                "cuBLAS fp16 and FP8 on that dense merged shape (its roofline: the linears' tensors, "
                                "the input once, the outputs); then per bpw and batch two decoder-layer rows: the sum "

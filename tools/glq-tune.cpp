@@ -72,9 +72,9 @@ struct Options {
   bool worker = false;       // one of --devices' workers (tools/tune_workers.hpp)
 };
 
-// One linear the model needs, or a group of its linears that read the same input (one kernel at
-// batch 1: runtime/linear_group.hpp), as the tuner keys it, and the model's names
-// for it.
+// One linear the model needs, or a group of its linears that read the same input (one kernel up
+// to group_one_kernel_limit's bucket: runtime/linear_group.hpp), as the tuner keys it, and the
+// model's names for it.
 struct Target {
   LinearSpec spec;
   std::vector<std::string> names;
@@ -150,15 +150,12 @@ std::vector<TargetWork> work_of(const std::vector<Target>& targets, const std::v
   for (const Target& target : targets) {
     std::vector<int> served = buckets;
     if (target.spec.is_group()) {
-      std::erase_if(served, [](int bucket) { return bucket > kFusedUpToBucket; });
-      try {
-        if (!served.empty()) default_variant(target.spec, served.front(), arch, sm_count);
-      } catch (const Error& error) {
-        if (error.status() != Status::unsupported_shape) throw;
+      const GroupOneKernelLimit limit = group_one_kernel_limit(target.spec, arch, sm_count);
+      if (limit.bucket == 0 && !served.empty() && served.front() <= kGroupOneKernelUpToBucket) {
         say(fmt::format("{} ({}): not tuned as a group, its linears run one at a time on {} ({})",
-                        target.names.front(), target.spec.canonical(), arch.name(), error.what()));
-        served.clear();
+                        target.names.front(), target.spec.canonical(), arch.name(), limit.why));
       }
+      std::erase_if(served, [&](int bucket) { return bucket > limit.bucket; });
     }
     if (!served.empty()) work.push_back({&target, served});
   }
@@ -647,7 +644,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", options.model,
                  "a Hugging Face config.json (Llama, Mistral, Qwen2/3, SmolLM3, Gemma): the seven linears of a decoder "
                  "layer, with quantization_config.layer_bpw's bpw where present, and q+k+v and gate+up as groups "
-                 "(at batch 1, where a group is one kernel)")
+                 "(at the batch buckets up to 4, where a group is one kernel)")
       ->check(CLI::ExistingFile);
   app.add_option("--shape", options.shapes, "OUTxIN shapes to tune (comma-separated), e.g. 4096x4096")
       ->delimiter(',')

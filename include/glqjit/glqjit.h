@@ -90,8 +90,8 @@ GLQJIT_API void glqjit_linear_destroy(glqjit_linear* lin);
 
 /* Linears that read the same input (q, k and v; gate and up), each with its own checkpoint
  * tensors, run as one forward whose outputs sit side by side in y. Where the linears share bpw
- * and bias (present or not), a forward of batch 1 is one kernel over all of them; otherwise it
- * runs one linear at a time into the group's own buffer and copies each into its columns of y. A group cannot be added to a glqjit_graph: capture the stream around
+ * and bias (present or not), a forward of batch up to 4 is one kernel over all of them (where the
+ * card's shared memory allows); otherwise it runs one linear at a time, each writing its columns of y. A group cannot be added to a glqjit_graph: capture the stream around
  * glqjit_linear_group_forward instead (it is legal inside stream capture).
  * count: 1..8 linears; descs[i] and weights[i] describe linear i (as for glqjit_linear_create),
  * and all descs share in_features, dtype, max_batch and flags (else GLQJIT_INVALID_ARGUMENT). */

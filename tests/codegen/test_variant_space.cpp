@@ -152,6 +152,36 @@ TEST_CASE("family 1's default runs the most CTAs that fit one wave", "[variant_s
   CHECK(ctas(gate_up, default_variant(gate_up, 1, arch, 8)) == 112);
 }
 
+TEST_CASE("a group runs as one kernel up to the bucket its shared memory allows", "[variant_space]") {
+  LinearSpec qkv{4096, 0, 2};
+  qkv.shard_out_features = {4096, 1024, 1024};
+  qkv.out_features = 6144;
+  // sm_90a fits family 1's u slice of four batch rows (143 KB); sm_86's 99 KB per CTA fit two.
+  const GroupOneKernelLimit hopper = group_one_kernel_limit(qkv, parse_arch("sm_90a"), 132);
+  CHECK(hopper.bucket == kGroupOneKernelUpToBucket);
+  CHECK(hopper.why.empty());
+  const GroupOneKernelLimit ampere = group_one_kernel_limit(qkv, parse_arch("sm_86"), 84);
+  CHECK(ampere.bucket >= 1);
+  CHECK(ampere.bucket < kGroupOneKernelUpToBucket);
+  CHECK_THAT(ampere.why, Catch::Contains("shared memory"));
+}
+
+TEST_CASE("family 1 transforms as many batch rows at once as its scratch budget holds", "[variant_space][launch]") {
+  const Variant v = variant_of("family=1 warps=2 k_warps=8");
+  auto rows_at_once = [&](int64_t in, int bucket) {
+    return fused_layout(LinearSpec{in, 4096, 2}, v, bucket).transform_rows;
+  };
+  CHECK(rows_at_once(4096, 1) == 1);
+  CHECK(rows_at_once(4096, 2) == 2);
+  CHECK(rows_at_once(4096, 8) == 4);  // 4 x 17 KB of a 4096 block
+  CHECK(rows_at_once(8192, 8) == 2);  // 2 x 35 KB of an 8192 block
+  CHECK(fused_layout(LinearSpec{1024, 1024, 2}, v, 8).transform_rows == 8);  // all of the CTA's rows
+  for (int bucket : {1, 2, 4, 8}) {
+    const FusedLayout layout = fused_layout(LinearSpec{4096, 4096, 2}, v, bucket);
+    CHECK(layout.flags_offset - layout.scratch_offset >= unsigned(layout.transform_rows) * (4096 + 256) * 4);
+  }
+}
+
 TEST_CASE("legal_variants are legal, distinct and contain the default", "[variant_space]") {
   for (const LinearSpec& spec : {LinearSpec{4096, 11008, 3}, LinearSpec{5000, 1000, 8}}) {
     for (int bucket : {1, 16, 256}) {

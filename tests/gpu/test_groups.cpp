@@ -98,8 +98,8 @@ TEST_CASE("groups of linears match each linear's fp64 reference", "[gpu][group]"
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   const std::vector<GroupCase> cases = {
-      // Llama-3-8B's q, k and v: one kernel at batch 1 by default and, forced, up to 8; one linear
-      // at a time beyond.
+      // Llama-3-8B's q, k and v: one kernel up to batch 4 by default and, forced, up to 8; one
+      // linear at a time beyond.
       {{linear(4096, 4096, 2), linear(4096, 1024, 2), linear(4096, 1024, 2)}, {1, 3, 8, 13, 40}, true, 8},
       // gate and up with biases in bf16, E81B stages repacked per linear.
       {{linear(2048, 5632, 3, DType::bf16, true), linear(2048, 5632, 3, DType::bf16, true)}, {1, 2, 9}, true},
