@@ -37,9 +37,6 @@ __device__ __forceinline__ void butterflies(float (&v)[R]) {
   }
 }
 
-// The scratch floats one block takes (a pad word per 16 elements).
-__device__ constexpr int padded_block_floats(int log_block) { return (1 << log_block) + (1 << log_block) / 16; }
-
 // One pass over bits [lo, lo + log2(R)) of every row: element e of group gi of a row sits at
 // base(gi) + e << lo.
 template <int R, int MAX_ROWS, class Store>
@@ -49,7 +46,7 @@ __device__ __forceinline__ void hadamard_pass(float* buf, int log_block, int row
   const int low_mask = (1 << lo) - 1;
   for (int item = threadIdx.x; item < (MAX_ROWS == 1 ? 1 : rows) << log_groups; item += blockDim.x) {
     const int row = MAX_ROWS == 1 ? 0 : item >> log_groups, gi = item & ((1 << log_groups) - 1);
-    float* row_buf = buf + row * padded_block_floats(log_block);
+    float* row_buf = buf + row * padded_index(1 << log_block);
     const int base = (gi & low_mask) | ((gi >> lo) << (lo + log_block - log_groups));
     float v[R];
 #pragma unroll
@@ -67,9 +64,10 @@ __device__ __forceinline__ void hadamard_pass(float* buf, int log_block, int row
   __syncthreads();
 }
 
-// The blocks of `rows` rows at once (each row's scratch padded_block_floats apart), so that the
-// loads of all of them are in flight together and every pass keeps all threads busy: one row at
-// a time cost family 1 about 5 us per batch row at 4096 elements (kernel-notes v13).
+// The blocks of `rows` rows at once (each row's scratch one padded block, padded_index(1 <<
+// log_block) floats, after the last), so that the loads of all of them are in flight together and
+// every pass keeps all threads busy: one row at a time cost family 1 about 5 us per batch row at
+// 4096 elements (kernel-notes v13).
 // load16(row, i, v) fills v with elements i..i+15 of the row's block; store(row, first, stride,
 // values) takes the results (above). rows is at most MAX_ROWS; with MAX_ROWS 1 the row arithmetic
 // folds away (the one-row transform kernels spilled 8 bytes without that).
@@ -87,7 +85,7 @@ __device__ void hadamard_block(float* buf, int log_block, int rows, Load16&& loa
       for (int e = 0; e < 16; ++e) v[e] *= scale;
       store(row, 0, 1, v);
     } else {
-      float* row_buf = buf + row * padded_block_floats(log_block);
+      float* row_buf = buf + row * padded_index(1 << log_block);
 #pragma unroll
       for (int e = 0; e < 16; ++e) row_buf[padded_index((gi << 4) + e)] = v[e];
     }
